@@ -1,0 +1,46 @@
+/**
+ * The core of Troupe: the session machine, the runtime that wires it, the
+ * ports adapters implement, the event types and the errors.
+ *
+ * @module
+ */
+export { createRuntime } from "./runtime.ts";
+export type {
+  HistoryInput,
+  HistoryResult,
+  Runtime,
+  RuntimeOptions,
+  SessionRef,
+  SessionSettings,
+  ShutdownOptions,
+} from "./runtime.ts";
+export {
+  type Batch,
+  buildPrompt,
+  type LlmRunInput,
+  type LlmRunOutput,
+  type MessageReceivedEvent,
+  type QueuedMessage,
+  type SessionCancelEvent,
+  type SessionContext,
+  type SessionEmitted,
+  sessionMachine,
+  type SessionMachineEvent,
+  type SessionMachineInput,
+} from "./session_machine.ts";
+export type * from "./ports.ts";
+export type * from "./events.ts";
+export { POLICIES } from "./events.ts";
+export type { Reply, ReplyError, ReplyStatus, SendInput, StreamEvent } from "./reply.ts";
+export {
+  CancelledError,
+  InvalidInputError,
+  OverloadedError,
+  ProviderError,
+  ShutdownError,
+  TroupeError,
+  type TroupeErrorCode,
+  type TroupeErrorOptions,
+} from "./errors.ts";
+export { systemClock } from "./clock.ts";
+export { type IdGenerator, idGenerator } from "./ids.ts";

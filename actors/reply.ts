@@ -1,0 +1,63 @@
+// What a caller gets back for a message, and what it sends.
+
+import type { Policy } from "./events.ts";
+import type { Usage } from "./ports.ts";
+
+/** How a message ended. */
+export type ReplyStatus = "completed" | "superseded" | "rejected" | "cancelled" | "failed";
+
+/** A plain, serialisable description of a failure. */
+export interface ReplyError {
+  /** Stable code, e.g. `"provider_error"`, `"shutting_down"`. */
+  code: string;
+  /** For people. */
+  message: string;
+  /** Whether sending again later may succeed. */
+  retryable: boolean;
+}
+
+/** The outcome of one message. */
+export interface Reply {
+  /** How it ended. */
+  status: ReplyStatus;
+  /** The org of the session. */
+  org: string;
+  /** The session. */
+  session: string;
+  /** The message this reply is for. */
+  messageId: string;
+  /**
+   * The run the message was part of when it ended. For `rejected`, the run in
+   * flight that caused the refusal.
+   */
+  runId: string;
+  /** The answer (`completed`), or `""`. */
+  text: string;
+  /** The ids of the messages the run answered, in arrival order (`completed`), else `[]`. */
+  answered: string[];
+  /** Token counts of the run (`completed`). */
+  usage?: Usage;
+  /** The run that now answers this message (`superseded`). */
+  supersededBy?: string;
+  /** What went wrong (`failed`). */
+  error?: ReplyError;
+}
+
+/** A message to send to a session. */
+export interface SendInput {
+  /** The org; `"default"` when absent. */
+  org?: string;
+  /** The session id: 1–128 characters of letters, digits, `.`, `_`, `:`, `@` or `-`. */
+  session: string;
+  /** The text of the message. */
+  content: string;
+  /** The caller's own id for the message; sending the same id again returns the first outcome. */
+  id?: string;
+  /** The policy for this message; the session's or the runtime's when absent. */
+  policy?: Policy;
+}
+
+/** One item of a streamed reply: text as it is generated, then the final reply. */
+export type StreamEvent =
+  | { type: "delta"; text: string }
+  | { type: "reply"; reply: Reply };

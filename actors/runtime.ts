@@ -1,0 +1,454 @@
+// The composition root: wires the session machine to the provider, bus, store and clock.
+
+import { memoryBus } from "../adapters/bus/memory_bus.ts";
+import { mockLlm } from "../adapters/llm/mock_llm.ts";
+import { memoryStore } from "../adapters/store/memory_store.ts";
+import { systemClock } from "./clock.ts";
+import { InvalidInputError, ShutdownError } from "./errors.ts";
+import type { EventBody, Policy, TroupeEvent } from "./events.ts";
+import { idGenerator } from "./ids.ts";
+import { llmCallActor } from "./llm_call.ts";
+import type { Clock, EventBus, HistoryEntry, LlmProvider, Store } from "./ports.ts";
+import type { Reply, SendInput, StreamEvent } from "./reply.ts";
+import { type SessionDirectory, sessionDirectory } from "./session_directory.ts";
+import { type Caller, type SessionHandle, startSession } from "./session_handle.ts";
+import { sessionMachine } from "./session_machine.ts";
+import { streamChannel } from "./stream_channel.ts";
+import { checkContent, checkId, checkInteger, checkObject, checkPolicy } from "./validate.ts";
+
+/** Settings one session may override. */
+export interface SessionSettings {
+  /** The session's default policy. */
+  policy?: Policy;
+  /** The session's debounce window. */
+  debounceMs?: number;
+}
+
+/** Options of {@linkcode createRuntime}. The runtime owns the adapters it is given and closes them. */
+export interface RuntimeOptions {
+  /**
+   * The LLM provider.
+   * @default {mockLlm()}
+   */
+  llm?: LlmProvider;
+  /**
+   * Where events go.
+   * @default {memoryBus()}
+   */
+  bus?: EventBus;
+  /**
+   * Where history lives between activations.
+   * @default {memoryStore()}
+   */
+  store?: Store;
+  /**
+   * What happens to a message that arrives while a run is in flight.
+   * @default {"merge"}
+   */
+  policy?: Policy;
+  /**
+   * Per-session settings, looked up when a session is activated.
+   * @default {no overrides}
+   */
+  sessionSettings?: (ref: { org: string; session: string }) => SessionSettings | undefined;
+  /**
+   * Wait this long after a message before starting its run, so a burst becomes one call.
+   * @default {0}
+   */
+  debounceMs?: number;
+  /**
+   * Joins the messages of a merged run into one user turn.
+   * @default {"\n---\n"}
+   */
+  join?: string;
+  /**
+   * A system prompt put before every conversation.
+   * @default {""}
+   */
+  system?: string;
+  /**
+   * Passivate a session after this long without work.
+   * @default {300000}
+   */
+  idleTimeoutMs?: number;
+  /**
+   * At most this many sessions are live at once; the least recently used idle one makes room.
+   * @default {10000}
+   */
+  maxActiveSessions?: number;
+  /**
+   * How many history entries a live session keeps for building prompts.
+   * @default {50}
+   */
+  historyLimit?: number;
+  /**
+   * Longest accepted message, in characters.
+   * @default {100000}
+   */
+  maxContentLength?: number;
+  /**
+   * How many recent message ids are remembered for idempotent sends.
+   * @default {100000}
+   */
+  dedupeWindow?: number;
+  /**
+   * Time and timers (inject one in tests).
+   * @default {systemClock}
+   */
+  clock?: Clock;
+  /**
+   * Called with failures that have no caller to go to (a history write that failed).
+   * @default {writes a JSON line to stderr}
+   */
+  onError?: (error: unknown, context: { org: string; session: string }) => void;
+}
+
+/** Which session to read or act on. */
+export interface SessionRef {
+  /** The org; `"default"` when absent. */
+  org?: string;
+  /** The session. */
+  session: string;
+}
+
+/** A page of a session's history. */
+export interface HistoryInput extends SessionRef {
+  /**
+   * At most this many entries (1–1000).
+   * @default {50}
+   */
+  limit?: number;
+  /** Entries before this cursor (a previous page's `next`). */
+  before?: string;
+}
+
+/** A page of a session's history, oldest first. */
+export interface HistoryResult {
+  /** User messages as sent and assistant answers, oldest first. */
+  messages: HistoryEntry[];
+  /** Cursor for the previous page, or `null`. */
+  next: string | null;
+}
+
+/** Options of {@linkcode Runtime.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * Let runs in flight finish for this long, then abort them.
+   * @default {10000}
+   */
+  graceMs?: number;
+}
+
+/** A running Troupe: send messages to sessions, read their history, stop them. */
+export interface Runtime extends AsyncDisposable {
+  /** Send a message; resolves with its outcome (never rejects for a run's failure). */
+  send(input: SendInput): Promise<Reply>;
+  /** Send a message and receive the answer's text as it is generated, then the reply. */
+  stream(input: SendInput): AsyncIterableIterator<StreamEvent>;
+  /** Read a session's history, newest page first (entries within a page oldest first). */
+  history(input: HistoryInput): Promise<HistoryResult>;
+  /** Stop the run in flight and drop queued messages; resolves with how many callers were told `cancelled`. */
+  cancel(input: SessionRef): Promise<number>;
+  /** Receive every event the runtime emits. */
+  subscribe(handler: (event: TroupeEvent) => void): () => void;
+  /** Stop accepting, let runs finish within `graceMs`, abort the rest, flush and close. */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+  /** Same as `shutdown()`. */
+  close(): Promise<void>;
+  /** How many sessions are live. */
+  readonly activeSessions: number;
+}
+
+function logError(error: unknown, context: { org: string; session: string }): void {
+  console.error(JSON.stringify({
+    level: "error",
+    msg: "history write failed",
+    org: context.org,
+    session: context.session,
+    error: error instanceof Error ? error.message : String(error),
+  }));
+}
+
+/**
+ * Create a Troupe runtime. Every option has a default that is safe on a
+ * laptop: the mock LLM, an in-memory bus and store, the `merge` policy.
+ *
+ * @example Double texting: the first message is folded into the second's run
+ * ```ts
+ * import { createRuntime } from "./runtime.ts";
+ * import { mockLlm } from "../adapters/llm/mock_llm.ts";
+ *
+ * await using runtime = createRuntime({ llm: mockLlm({ latencyMs: 20 }) });
+ * const [a, b] = await Promise.all([
+ *   runtime.send({ session: "s1", content: "book a table" }),
+ *   runtime.send({ session: "s1", content: "for four, at 8" }),
+ * ]);
+ * console.assert(a.status === "superseded" && a.supersededBy === b.runId);
+ * console.assert(b.status === "completed" && b.text === "book a table\n---\nfor four, at 8");
+ * ```
+ */
+export function createRuntime(options: RuntimeOptions = {}): Runtime {
+  const {
+    llm = mockLlm(),
+    bus = memoryBus(),
+    store = memoryStore(),
+    join = "\n---\n",
+    system = "",
+    sessionSettings,
+    clock = systemClock,
+    onError = logError,
+  } = options;
+  const policy = checkPolicy("policy", options.policy ?? "merge", "create the runtime");
+  const debounceMs = option("debounceMs", options.debounceMs, 0, 0);
+  const idleTimeoutMs = option("idleTimeoutMs", options.idleTimeoutMs, 300_000, 1);
+  const maxActiveSessions = option("maxActiveSessions", options.maxActiveSessions, 10_000, 1);
+  const historyLimit = option("historyLimit", options.historyLimit, 50, 0);
+  const maxContentLength = option("maxContentLength", options.maxContentLength, 100_000, 1);
+  const dedupeWindow = option("dedupeWindow", options.dedupeWindow, 100_000, 0);
+  if (typeof join !== "string") {
+    throw new TypeError(
+      `Cannot create the runtime: join must be a string, current value is ${join}`,
+    );
+  }
+
+  const nextId = idGenerator(clock);
+  const outcomes = new Map<string, Promise<Reply>>();
+  let unsettled = 0;
+  let onAllSettled: (() => void) | null = null;
+  let closing: Promise<void> | null = null;
+  let sweepTimer: unknown;
+
+  function publish(org: string, session: string, body: EventBody): void {
+    bus.publish({ id: nextId(), ts: clock.now(), org, session, ...body } as TroupeEvent);
+  }
+
+  const machine = sessionMachine.provide({
+    actors: {
+      llm: llmCallActor({
+        llm,
+        clock,
+        publish,
+        deltaSink: (input) => {
+          const caller = directory.peek(keyOf(input.org, input.session))?.callers.get(input.live);
+          return caller?.onDelta;
+        },
+      }),
+    },
+  });
+
+  const directory: SessionDirectory<SessionHandle> = sessionDirectory({
+    maxActiveSessions,
+    idleTimeoutMs,
+    retryAfterMs: 1000,
+    async activate(key, ready) {
+      await ready;
+      const [org, session] = key.split("\u0000") as [string, string];
+      const page = await store.readHistory(org, session, { limit: historyLimit });
+      const settings = sessionSettings?.({ org, session }) ?? {};
+      const handle = startSession(
+        {
+          org,
+          session,
+          history: page.entries,
+          debounceMs: settings.debounceMs ?? debounceMs,
+          join,
+          historyLimit,
+          system,
+        },
+        settings.policy ?? policy,
+        {
+          machine,
+          store,
+          clock,
+          publish,
+          onSettled: settled,
+          onWriteError: (error, h) => onError(error, { org: h.org, session: h.session }),
+        },
+      );
+      publish(org, session, { type: "session.activated", historyLength: page.entries.length });
+      return handle;
+    },
+  });
+
+  function settled(handle: SessionHandle): void {
+    directory.get(keyOf(handle.org, handle.session));
+    if (--unsettled === 0 && onAllSettled !== null) onAllSettled();
+  }
+
+  function scheduleSweep(): void {
+    const every = Math.max(1, Math.min(Math.floor(idleTimeoutMs / 2), 5_000));
+    sweepTimer = clock.setTimeout(() => {
+      directory.sweep(clock.now());
+      scheduleSweep();
+    }, every);
+  }
+  scheduleSweep();
+
+  function refOf(input: SessionRef, action: string): { org: string; session: string } {
+    checkObject(input, action);
+    return {
+      org: input.org === undefined ? "default" : checkId("org", input.org, action),
+      session: checkId("session", input.session, action),
+    };
+  }
+
+  function dispatch(input: SendInput, caller: Caller | null): Promise<Reply> {
+    const { org, session } = refOf(input, "send");
+    const content = checkContent(input.content, maxContentLength);
+    const id = input.id === undefined ? nextId() : checkId("id", input.id, "send");
+    const messagePolicy = input.policy === undefined
+      ? undefined
+      : checkPolicy("policy", input.policy, "send");
+    if (closing !== null) throw new ShutdownError("Cannot send: the runtime is shutting down");
+
+    const key = keyOf(org, session);
+    const outcomeKey = `${key}\u0000${id}`;
+    const prior = outcomes.get(outcomeKey);
+    if (prior !== undefined) return prior;
+
+    unsettled++;
+    let resolveReply!: (reply: Reply) => void;
+    const reply = new Promise<Reply>((resolve) => resolveReply = resolve);
+    const target: Caller = {
+      settle: (r) => {
+        resolveReply(r);
+        caller?.settle(r);
+      },
+    };
+    if (caller?.onDelta !== undefined) target.onDelta = caller.onDelta;
+    const deliver = (handle: SessionHandle) =>
+      handle.send({ id, content }, messagePolicy ?? handle.policy, nextId(), target);
+
+    const live = directory.get(key);
+    if (live !== undefined) {
+      deliver(live);
+      remember(outcomeKey, reply);
+      return reply;
+    }
+    const activated = directory.acquire(key).then((handle) => {
+      deliver(handle);
+      return reply;
+    }, (error) => {
+      outcomes.delete(outcomeKey);
+      if (--unsettled === 0 && onAllSettled !== null) onAllSettled();
+      publish(org, session, {
+        type: "request.rejected",
+        code: error?.code ?? "internal_error",
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    });
+    remember(outcomeKey, activated);
+    return activated;
+  }
+
+  function remember(key: string, reply: Promise<Reply>): void {
+    if (dedupeWindow === 0) return;
+    outcomes.set(key, reply);
+    if (outcomes.size > dedupeWindow) outcomes.delete(outcomes.keys().next().value!);
+  }
+
+  function send(input: SendInput): Promise<Reply> {
+    try {
+      return dispatch(input, null);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  function stream(input: SendInput): AsyncIterableIterator<StreamEvent> {
+    const channel = streamChannel();
+    try {
+      dispatch(input, {
+        settle: (reply) => {
+          channel.push({ type: "reply", reply });
+          channel.end();
+        },
+        onDelta: (text) => channel.push({ type: "delta", text }),
+      }).then((reply) => {
+        // A duplicate id settles from the first send's outcome, without deltas.
+        channel.push({ type: "reply", reply });
+        channel.end();
+      }, (error) => channel.fail(error));
+    } catch (error) {
+      channel.fail(error);
+    }
+    return channel.iterator;
+  }
+
+  async function history(input: HistoryInput): Promise<HistoryResult> {
+    const { org, session } = refOf(input, "read history");
+    const limit = input.limit === undefined
+      ? 50
+      : checkInteger("limit", input.limit, 1, 1000, "read history");
+    if (input.before !== undefined && typeof input.before !== "string") {
+      throw new InvalidInputError("before", "Cannot read history: before must be a cursor string");
+    }
+    const key = keyOf(org, session);
+    // Read your writes: wait for the session's history writes that are under way.
+    await (directory.peek(key)?.flushed() ?? directory.settled(key));
+    const page = await store.readHistory(org, session, {
+      limit,
+      ...(input.before === undefined ? {} : { before: input.before }),
+    });
+    return { messages: page.entries, next: page.next };
+  }
+
+  async function cancel(input: SessionRef): Promise<number> {
+    const { org, session } = refOf(input, "cancel");
+    const key = keyOf(org, session);
+    const handle = directory.peek(key) ?? await directory.activating(key);
+    return handle?.cancel("cancelled") ?? 0;
+  }
+
+  function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
+    if (closing !== null) return closing;
+    const graceMs = option("graceMs", shutdownOptions.graceMs, 10_000, 0);
+    closing = (async () => {
+      clock.clearTimeout(sweepTimer);
+      if (unsettled > 0) {
+        let timer: unknown;
+        await new Promise<void>((resolve) => {
+          onAllSettled = resolve;
+          timer = clock.setTimeout(resolve, graceMs);
+        });
+        clock.clearTimeout(timer);
+      }
+      for (const [, handle] of directory.entries()) handle.cancel("shutdown");
+      await directory.passivateAll("shutdown");
+      await bus.flush();
+      await bus.close();
+      await store.close();
+      await llm.close?.();
+    })();
+    return closing;
+  }
+
+  return {
+    send,
+    stream,
+    history,
+    cancel,
+    subscribe: (handler) => bus.subscribe(handler),
+    shutdown,
+    close: () => shutdown(),
+    [Symbol.asyncDispose]: () => shutdown(),
+    get activeSessions() {
+      return directory.size;
+    },
+  };
+}
+
+function keyOf(org: string, session: string): string {
+  return `${org}\u0000${session}`;
+}
+
+function option(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    throw new RangeError(
+      `Cannot create the runtime: ${name} must be a number >= ${min}, current value is ${value}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,173 @@
+// The session directory: activates session actors on demand, passivates idle ones, bounds how many live.
+
+import { OverloadedError } from "./errors.ts";
+
+/** What the directory needs of a live session. */
+export interface DirectoryEntry {
+  /** When the session last had work, in ms since the epoch. */
+  lastActive: number;
+  /** True when nothing is queued or in flight. */
+  isIdle(): boolean;
+  /** Stop the actor; resolves once its writes are flushed. */
+  stop(reason: PassivationReason): Promise<void>;
+}
+
+/** Why a session was passivated. */
+export type PassivationReason = "idle" | "evicted" | "shutdown";
+
+/** Options of {@linkcode sessionDirectory}. */
+export interface SessionDirectoryOptions<H extends DirectoryEntry> {
+  /** Bring a session to life; `ready` resolves when its previous incarnation finished writing. */
+  activate(key: string, ready: Promise<void>): Promise<H>;
+  /** At most this many sessions are live or activating. */
+  maxActiveSessions: number;
+  /** Passivate a session idle for this long. */
+  idleTimeoutMs: number;
+  /** The `Retry-After` hint of the overload error. */
+  retryAfterMs: number;
+}
+
+/** The live sessions of a runtime. */
+export interface SessionDirectory<H extends DirectoryEntry> {
+  /** The live session for `key`, marked as most recently used; `undefined` if not live. */
+  get(key: string): H | undefined;
+  /** The live session for `key` without touching the recency order. */
+  peek(key: string): H | undefined;
+  /** The live session for `key`, activating it once however many callers ask at the same time. */
+  acquire(key: string): Promise<H>;
+  /** The activation in progress for `key`, if any. */
+  activating(key: string): Promise<H> | undefined;
+  /** Resolves once the last incarnation of `key` finished its writes. */
+  settled(key: string): Promise<void>;
+  /** Passivate sessions idle since before `now - idleTimeoutMs`; returns how many. */
+  sweep(now: number): number;
+  /** Passivate every live session. */
+  passivateAll(reason: PassivationReason): Promise<void>;
+  /** Live sessions, least recently used first. */
+  entries(): IterableIterator<[string, H]>;
+  /** How many sessions are live. */
+  readonly size: number;
+}
+
+/**
+ * Make a session directory. Sessions live in a `Map` kept in recency order
+ * (a use moves the session to the end), so the least recently used idle
+ * session is the first idle one from the start. A session with work queued
+ * or in flight is never passivated; when every slot holds one, `acquire`
+ * fails at once with an {@linkcode OverloadedError} instead of growing.
+ *
+ * @example
+ * ```ts
+ * import { sessionDirectory } from "./session_directory.ts";
+ *
+ * const directory = sessionDirectory({
+ *   maxActiveSessions: 2,
+ *   idleTimeoutMs: 1000,
+ *   retryAfterMs: 100,
+ *   activate: () => Promise.resolve({ lastActive: 0, isIdle: () => true, stop: () => Promise.resolve() }),
+ * });
+ * await directory.acquire("a");
+ * console.assert(directory.size === 1 && directory.sweep(5000) === 1 && directory.size === 0);
+ * ```
+ */
+export function sessionDirectory<H extends DirectoryEntry>(
+  options: SessionDirectoryOptions<H>,
+): SessionDirectory<H> {
+  const { activate, maxActiveSessions, idleTimeoutMs, retryAfterMs } = options;
+  const live = new Map<string, H>();
+  const starting = new Map<string, Promise<H>>();
+  const stopping = new Map<string, Promise<void>>();
+
+  function passivate(key: string, entry: H, reason: PassivationReason): Promise<void> {
+    live.delete(key);
+    const done = entry.stop(reason).finally(() => {
+      if (stopping.get(key) === done) stopping.delete(key);
+    });
+    stopping.set(key, done);
+    return done;
+  }
+
+  function makeRoom(): void {
+    if (live.size + starting.size < maxActiveSessions) return;
+    for (const [key, entry] of live) {
+      if (entry.isIdle()) {
+        void passivate(key, entry, "evicted");
+        return;
+      }
+    }
+    throw new OverloadedError(
+      `Cannot activate a session: all ${maxActiveSessions} session slots hold work in flight`,
+      retryAfterMs,
+    );
+  }
+
+  function get(key: string): H | undefined {
+    const entry = live.get(key);
+    if (entry !== undefined) {
+      live.delete(key);
+      live.set(key, entry);
+    }
+    return entry;
+  }
+
+  function acquire(key: string): Promise<H> {
+    const entry = get(key);
+    if (entry !== undefined) return Promise.resolve(entry);
+    const pending = starting.get(key);
+    if (pending !== undefined) return pending;
+    try {
+      makeRoom();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const activation = activate(key, settled(key)).then(
+      (entry) => {
+        starting.delete(key);
+        live.set(key, entry);
+        return entry;
+      },
+      (error) => {
+        starting.delete(key);
+        throw error;
+      },
+    );
+    starting.set(key, activation);
+    return activation;
+  }
+
+  function settled(key: string): Promise<void> {
+    return stopping.get(key) ?? Promise.resolve();
+  }
+
+  function sweep(now: number): number {
+    let count = 0;
+    for (const [key, entry] of live) {
+      if (now - entry.lastActive < idleTimeoutMs) break;
+      if (entry.isIdle()) {
+        void passivate(key, entry, "idle");
+        count++;
+      }
+    }
+    return count;
+  }
+
+  async function passivateAll(reason: PassivationReason): Promise<void> {
+    await Promise.allSettled(starting.values());
+    const done = [...live].map(([key, entry]) => passivate(key, entry, reason));
+    await Promise.all([...done, ...stopping.values()]);
+  }
+
+  return {
+    get,
+    peek: (key) => live.get(key),
+    acquire,
+    activating: (key) => starting.get(key),
+    settled,
+    sweep,
+    passivateAll,
+    entries: () => live.entries(),
+    get size() {
+      return live.size;
+    },
+  };
+}

@@ -1,0 +1,149 @@
+// One live session: its XState actor, the callers waiting on it, and its ordered history writes.
+
+import { type AnyActorLogic, createActor } from "xstate";
+import type { Policy } from "./events.ts";
+import type { EventBody } from "./events.ts";
+import type { Clock, HistoryEntry, Store } from "./ports.ts";
+import type { Reply } from "./reply.ts";
+import type { PassivationReason } from "./session_directory.ts";
+import type { sessionMachine, SessionMachineInput } from "./session_machine.ts";
+
+/** Someone waiting for a message's outcome. */
+export interface Caller {
+  /** Receives the reply, once. */
+  settle(reply: Reply): void;
+  /** Receives generated text as it arrives, when the caller streams. */
+  onDelta?: (text: string) => void;
+}
+
+/** What a session handle needs from the runtime. */
+export interface SessionHandleDeps {
+  /** The machine with its LLM actor provided. */
+  machine: typeof sessionMachine;
+  /** Where history is appended. */
+  store: Store;
+  /** Timers for debounce, and the time of activity. */
+  clock: Clock;
+  /** Publish one of the session's events. */
+  publish(org: string, session: string, body: EventBody): void;
+  /** A caller was settled (for the runtime's bookkeeping). */
+  onSettled(handle: SessionHandle): void;
+  /** A history write failed: report it (the session goes on). */
+  onWriteError(error: unknown, handle: SessionHandle): void;
+}
+
+/** A live session. */
+export interface SessionHandle {
+  readonly org: string;
+  readonly session: string;
+  /** The session's own default policy. */
+  readonly policy: Policy;
+  /** When the session last had work, in ms since the epoch. */
+  lastActive: number;
+  /** Callers not yet settled, by message id. */
+  readonly callers: Map<string, Caller>;
+  /** Hand a message to the actor; `caller` is settled with its outcome. */
+  send(message: { id: string; content: string }, policy: Policy, run: string, caller: Caller): void;
+  /** Stop the run in flight and drop queued messages (callers get `cancelled`); returns how many. */
+  cancel(reason: "cancelled" | "shutdown"): number;
+  /** True when no caller waits (nothing queued or in flight). */
+  isIdle(): boolean;
+  /** Resolves once every history write so far is stored. */
+  flushed(): Promise<void>;
+  /** Stop the actor; resolves once its writes are stored. */
+  stop(reason: PassivationReason): Promise<void>;
+}
+
+/**
+ * Start a session actor and wire what it emits: replies settle callers,
+ * events go to the bus, history is appended to the store strictly in order
+ * (one promise chain per session, so a write never overtakes an earlier one).
+ *
+ * @example
+ * ```ts
+ * import { fromPromise } from "xstate";
+ * import { startSession } from "./session_handle.ts";
+ * import { sessionMachine } from "./session_machine.ts";
+ * import { systemClock } from "./clock.ts";
+ * import { memoryStore } from "../adapters/store/memory_store.ts";
+ *
+ * const handle = startSession(
+ *   { org: "o", session: "s", history: [], debounceMs: 0, join: "\n", historyLimit: 50, system: "" },
+ *   "merge",
+ *   {
+ *     machine: sessionMachine.provide({
+ *       actors: { llm: fromPromise(() => new Promise<never>(() => {})) },
+ *     }),
+ *     store: memoryStore(),
+ *     clock: systemClock,
+ *     publish: () => {},
+ *     onSettled: () => {},
+ *     onWriteError: () => {},
+ *   },
+ * );
+ * handle.send({ id: "m1", content: "hi" }, "merge", "r1", { settle: () => {} });
+ * console.assert(!handle.isIdle() && handle.cancel("cancelled") === 1 && handle.isIdle());
+ * await handle.stop("shutdown");
+ * ```
+ */
+export function startSession(
+  input: SessionMachineInput,
+  policy: Policy,
+  deps: SessionHandleDeps,
+): SessionHandle {
+  const { org, session } = input;
+  const { store, clock, publish, onSettled, onWriteError } = deps;
+  const callers = new Map<string, Caller>();
+  let writes: Promise<void> = Promise.resolve();
+
+  const actor = createActor(deps.machine as AnyActorLogic, { input, clock });
+
+  const handle: SessionHandle = {
+    org,
+    session,
+    policy,
+    lastActive: clock.now(),
+    callers,
+    send(message, messagePolicy, run, caller) {
+      callers.set(message.id, caller);
+      handle.lastActive = clock.now();
+      actor.send({
+        type: "message.received",
+        message: { id: message.id, content: message.content, receivedAt: handle.lastActive },
+        policy: messagePolicy,
+        run,
+      });
+    },
+    cancel(reason) {
+      const count = callers.size;
+      if (count > 0) actor.send({ type: "session.cancel", reason });
+      return count;
+    },
+    isIdle: () => callers.size === 0,
+    flushed: () => writes,
+    stop(reason) {
+      // A session with callers is never passivated; on shutdown the runtime cancels first.
+      if (callers.size > 0) handle.cancel("shutdown");
+      actor.stop();
+      publish(org, session, { type: "session.passivated", reason });
+      return writes;
+    },
+  };
+
+  actor.on("session.reply", ({ reply }: { reply: Reply }) => {
+    const caller = callers.get(reply.messageId);
+    if (caller === undefined) return;
+    callers.delete(reply.messageId);
+    handle.lastActive = clock.now();
+    caller.settle(reply);
+    onSettled(handle);
+  });
+  actor.on("session.event", ({ body }: { body: EventBody }) => publish(org, session, body));
+  actor.on("session.history", ({ entries }: { entries: HistoryEntry[] }) => {
+    writes = writes.then(() => store.appendHistory(org, session, entries)).catch((error) =>
+      onWriteError(error, handle)
+    );
+  });
+  actor.start();
+  return handle;
+}

@@ -1,0 +1,133 @@
+// Checks what callers send before anything runs; every refusal names the field.
+
+import { InvalidInputError } from "./errors.ts";
+import { POLICIES, type Policy } from "./events.ts";
+
+const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
+const ID_RULE = "1–128 characters of letters, digits, '.', '_', ':', '@' or '-'";
+
+function show(value: unknown): string {
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  }
+  return value === null ? "null" : typeof value;
+}
+
+/**
+ * Check an id (org, session or message): a string of {@linkcode ID_RULE}.
+ *
+ * @example
+ * ```ts
+ * import { checkId } from "./validate.ts";
+ *
+ * console.assert(checkId("session", "s-1", "send") === "s-1");
+ * ```
+ */
+export function checkId(field: string, value: unknown, action: string): string {
+  if (typeof value !== "string" || !ID_PATTERN.test(value)) {
+    throw new InvalidInputError(
+      field,
+      `Cannot ${action}: ${field} must be ${ID_RULE}, current value is ${show(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Check a policy name.
+ *
+ * @example
+ * ```ts
+ * import { checkPolicy } from "./validate.ts";
+ *
+ * console.assert(checkPolicy("policy", "merge", "send") === "merge");
+ * ```
+ */
+export function checkPolicy(field: string, value: unknown, action: string): Policy {
+  if (typeof value !== "string" || !(POLICIES as readonly string[]).includes(value)) {
+    throw new InvalidInputError(
+      field,
+      `Cannot ${action}: ${field} must be one of ${POLICIES.join(", ")}, current value is ${
+        show(value)
+      }`,
+    );
+  }
+  return value as Policy;
+}
+
+/**
+ * Check message content: a string that is not blank and at most `maxLength` characters.
+ *
+ * @example
+ * ```ts
+ * import { checkContent } from "./validate.ts";
+ *
+ * console.assert(checkContent("hi", 10) === "hi");
+ * ```
+ */
+export function checkContent(value: unknown, maxLength: number): string {
+  if (typeof value !== "string") {
+    throw new InvalidInputError(
+      "content",
+      `Cannot send: content must be a string, current value is ${show(value)}`,
+    );
+  }
+  if (value.trim() === "") {
+    throw new InvalidInputError("content", "Cannot send: content is empty");
+  }
+  if (value.length > maxLength) {
+    throw new InvalidInputError(
+      "content",
+      `Cannot send: content must be at most ${maxLength} characters, current length is ${value.length}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Check a whole number within bounds (for options and limits).
+ *
+ * @example
+ * ```ts
+ * import { checkInteger } from "./validate.ts";
+ *
+ * console.assert(checkInteger("limit", 5, 1, 100, "read history") === 5);
+ * ```
+ */
+export function checkInteger(
+  field: string,
+  value: unknown,
+  min: number,
+  max: number,
+  action: string,
+): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidInputError(
+      field,
+      `Cannot ${action}: ${field} must be a whole number from ${min} to ${max}, current value is ${
+        typeof value === "number" ? value : show(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Check that an argument is a plain object.
+ *
+ * @example
+ * ```ts
+ * import { checkObject } from "./validate.ts";
+ *
+ * console.assert(checkObject({ a: 1 }, "send").a === 1);
+ * ```
+ */
+export function checkObject(value: unknown, action: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidInputError(
+      "input",
+      `Cannot ${action}: the argument must be an object, current value is ${show(value)}`,
+    );
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,6 @@
+/**
+ * Event bus adapters: `memoryBus` (in-process, the embedded default).
+ *
+ * @module
+ */
+export { memoryBus, type MemoryBusOptions } from "./memory_bus.ts";

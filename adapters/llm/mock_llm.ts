@@ -1,0 +1,182 @@
+// A deterministic LLM provider with no network: it echoes the last user turn it received.
+
+import { systemClock } from "../../actors/clock.ts";
+import type {
+  Clock,
+  LlmCallOptions,
+  LlmCompletion,
+  LlmProvider,
+  LlmRequest,
+} from "../../actors/ports.ts";
+import { estimateTokens, usageOf } from "../../actors/usage.ts";
+
+/** Options of {@linkcode mockLlm}. */
+export interface MockLlmOptions {
+  /**
+   * Time before the first token, in ms; a function gets each request.
+   * @default {0}
+   */
+  latencyMs?: number | ((request: LlmRequest) => number);
+  /**
+   * Streaming speed. With the default, the whole text arrives at once after the latency.
+   * @default {Infinity}
+   */
+  tokensPerSecond?: number;
+  /**
+   * The model name it reports.
+   * @default {"mock-model"}
+   */
+  model?: string;
+  /**
+   * What it answers; by default the content of the last user turn, verbatim.
+   */
+  reply?: (request: LlmRequest) => string;
+  /**
+   * Make a call fail: return an error to reject with (after the latency), or `undefined`.
+   */
+  fail?: (request: LlmRequest) => Error | undefined;
+  /**
+   * The clock its timers run on.
+   * @default {systemClock}
+   */
+  clock?: Clock;
+}
+
+/** Counters a test reads to see what the mock was asked. */
+export interface MockLlmStats {
+  /** Calls started. */
+  calls: number;
+  /** Calls that returned a completion. */
+  completed: number;
+  /** Calls stopped by their signal. */
+  aborted: number;
+  /** Calls that failed on purpose. */
+  failed: number;
+  /** Calls in flight now. */
+  inFlight: number;
+}
+
+/** The mock provider: a provider plus its counters and the requests it received. */
+export interface MockLlm extends LlmProvider {
+  /** Counters. */
+  readonly stats: MockLlmStats;
+  /** The requests received, in order (at least the newest 10,000 are kept). */
+  readonly requests: LlmRequest[];
+}
+
+const REQUEST_LOG_LIMIT = 10_000;
+
+function lastUserTurn(request: LlmRequest): string {
+  for (let i = request.messages.length - 1; i >= 0; i--) {
+    const message = request.messages[i]!;
+    if (message.role === "user") return message.content;
+  }
+  return "";
+}
+
+function wait(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clock.clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = clock.setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Split text into word-sized tokens that keep their trailing white space. */
+function tokensOf(text: string): string[] {
+  return text.match(/\S+\s*|\s+/g) ?? [];
+}
+
+/**
+ * A deterministic LLM provider: no network, configurable latency and
+ * streaming speed, and a reply that reveals what it was asked (the last user
+ * turn, verbatim). Aborting the signal stops the call at once. Usage counts
+ * one token per four characters and is reported as the upstream would.
+ *
+ * @example
+ * ```ts
+ * import { mockLlm } from "./mock_llm.ts";
+ *
+ * const llm = mockLlm({ latencyMs: 5 });
+ * const completion = await llm.complete(
+ *   { org: "o", session: "s", run: "r", messages: [{ role: "user", content: "hello" }] },
+ *   { signal: new AbortController().signal },
+ * );
+ * console.assert(completion.text === "hello" && llm.stats.calls === 1);
+ * ```
+ */
+export function mockLlm(options: MockLlmOptions = {}): MockLlm {
+  const {
+    latencyMs = 0,
+    tokensPerSecond = Infinity,
+    model = "mock-model",
+    reply = lastUserTurn,
+    fail,
+    clock = systemClock,
+  } = options;
+  if (typeof latencyMs === "number" && !(latencyMs >= 0)) {
+    throw new RangeError(
+      `Cannot create mockLlm: latencyMs must be >= 0, current value is ${latencyMs}`,
+    );
+  }
+  if (!(tokensPerSecond > 0)) {
+    throw new RangeError(
+      `Cannot create mockLlm: tokensPerSecond must be > 0, current value is ${tokensPerSecond}`,
+    );
+  }
+  const stats: MockLlmStats = { calls: 0, completed: 0, aborted: 0, failed: 0, inFlight: 0 };
+  const requests: LlmRequest[] = [];
+
+  async function complete(request: LlmRequest, call: LlmCallOptions): Promise<LlmCompletion> {
+    stats.calls++;
+    stats.inFlight++;
+    requests.push(request);
+    // Trim in halves so that keeping the log costs O(1) a call on average.
+    if (requests.length >= 2 * REQUEST_LOG_LIMIT) requests.splice(0, REQUEST_LOG_LIMIT);
+    const { signal, onDelta } = call;
+    try {
+      const latency = typeof latencyMs === "function" ? latencyMs(request) : latencyMs;
+      if (latency > 0) await wait(clock, latency, signal);
+      else if (signal.aborted) throw signal.reason;
+      const failure = fail?.(request);
+      if (failure !== undefined) {
+        stats.failed++;
+        throw failure;
+      }
+      const text = reply(request);
+      if (tokensPerSecond === Infinity) {
+        if (text !== "") onDelta?.(text);
+      } else {
+        const gap = 1000 / tokensPerSecond;
+        let first = true;
+        for (const token of tokensOf(text)) {
+          if (!first) await wait(clock, gap, signal);
+          first = false;
+          onDelta?.(token);
+        }
+      }
+      const input = request.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+      stats.completed++;
+      return {
+        text,
+        usage: usageOf(input, estimateTokens(text), "reported"),
+        finishReason: "stop",
+        model: request.options?.model ?? model,
+      };
+    } catch (error) {
+      if (signal.aborted) stats.aborted++;
+      throw error;
+    } finally {
+      stats.inFlight--;
+    }
+  }
+
+  return { name: "mock", model, stats, requests, complete };
+}

@@ -1,0 +1,6 @@
+/**
+ * Store adapters: `memoryStore` (history in memory).
+ *
+ * @module
+ */
+export { memoryStore } from "./memory_store.ts";

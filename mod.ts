@@ -1,0 +1,68 @@
+/**
+ * Troupe: an actor runtime for LLM agent servers. Every chat session is an
+ * actor that orders its messages, supersedes a reply a newer message has
+ * made stale, and folds double texts into one LLM call.
+ *
+ * @example
+ * ```ts
+ * import { createRuntime, mockLlm } from "./mod.ts";
+ *
+ * await using runtime = createRuntime({ llm: mockLlm({ latencyMs: 20 }) });
+ * const first = runtime.send({ session: "s1", content: "book a table" });
+ * const second = runtime.send({ session: "s1", content: "for four, at 8" });
+ * const [a, b] = await Promise.all([first, second]);
+ * console.assert(a.status === "superseded" && a.supersededBy === b.runId);
+ * console.assert(b.status === "completed" && b.answered.join() === [a.messageId, b.messageId].join());
+ * ```
+ *
+ * @module
+ */
+export {
+  type Batch,
+  buildPrompt,
+  CancelledError,
+  createRuntime,
+  type HistoryInput,
+  type HistoryResult,
+  type IdGenerator,
+  idGenerator,
+  InvalidInputError,
+  type LlmRunInput,
+  type LlmRunOutput,
+  type MessageReceivedEvent,
+  OverloadedError,
+  POLICIES,
+  ProviderError,
+  type QueuedMessage,
+  type Reply,
+  type ReplyError,
+  type ReplyStatus,
+  type Runtime,
+  type RuntimeOptions,
+  type SendInput,
+  type SessionCancelEvent,
+  type SessionContext,
+  type SessionEmitted,
+  sessionMachine,
+  type SessionMachineEvent,
+  type SessionMachineInput,
+  type SessionRef,
+  type SessionSettings,
+  ShutdownError,
+  type ShutdownOptions,
+  type StreamEvent,
+  systemClock,
+  TroupeError,
+  type TroupeErrorCode,
+  type TroupeErrorOptions,
+} from "./actors/mod.ts";
+export type * from "./actors/ports.ts";
+export type * from "./actors/events.ts";
+export { memoryBus, type MemoryBusOptions } from "./adapters/bus/mod.ts";
+export {
+  type MockLlm,
+  mockLlm,
+  type MockLlmOptions,
+  type MockLlmStats,
+} from "./adapters/llm/mod.ts";
+export { memoryStore } from "./adapters/store/mod.ts";
