@@ -126,7 +126,7 @@ export function checkObject(value: unknown, action: string): Record<string, unkn
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new InvalidInputError(
       "input",
-      `Cannot ${action}: the argument must be an object, current value is ${show(value)}`,
+      `Cannot ${action}: input must be an object, current value is ${show(value)}`,
     );
   }
   return value as Record<string, unknown>;
