@@ -27,7 +27,7 @@ const COUNTER_LIMIT = 2 ** COUNTER_BITS;
  * ```ts
  * import { idGenerator } from "./ids.ts";
  *
- * const nextId = idGenerator({ now: Date.now, setTimeout, clearTimeout });
+ * const nextId = idGenerator({ now: Date.now });
  * const a = nextId();
  * const b = nextId();
  * console.assert(a < b && /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab]/.test(a));

@@ -67,7 +67,9 @@ export interface SessionDirectory<H extends DirectoryEntry> {
  *   activate: () => Promise.resolve({ lastActive: 0, isIdle: () => true, stop: () => Promise.resolve() }),
  * });
  * await directory.acquire("a");
- * console.assert(directory.size === 1 && directory.sweep(5000) === 1 && directory.size === 0);
+ * const live = directory.size;
+ * const passivated = directory.sweep(5000);
+ * console.assert(live === 1 && passivated === 1 && directory.size === 0);
  * ```
  */
 export function sessionDirectory<H extends DirectoryEntry>(

@@ -63,7 +63,7 @@ export interface SessionHandle {
  * ```ts
  * import { fromPromise } from "xstate";
  * import { startSession } from "./session_handle.ts";
- * import { sessionMachine } from "./session_machine.ts";
+ * import { type LlmRunInput, type LlmRunOutput, sessionMachine } from "./session_machine.ts";
  * import { systemClock } from "./clock.ts";
  * import { memoryStore } from "../adapters/store/memory_store.ts";
  *
@@ -72,7 +72,7 @@ export interface SessionHandle {
  *   "merge",
  *   {
  *     machine: sessionMachine.provide({
- *       actors: { llm: fromPromise(() => new Promise<never>(() => {})) },
+ *       actors: { llm: fromPromise<LlmRunOutput, LlmRunInput>(() => new Promise(() => {})) },
  *     }),
  *     store: memoryStore(),
  *     clock: systemClock,

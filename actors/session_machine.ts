@@ -1,189 +1,42 @@
 // The session actor: orders a session's messages, supersedes stale runs and folds bursts into one call.
 
 import { and, enqueueActions, fromPromise, setup } from "xstate";
-import type { EventBody, Policy } from "./events.ts";
-import type { ChatMessage, HistoryEntry, LlmCompletion } from "./ports.ts";
+import type { HistoryEntry } from "./ports.ts";
 import type { Reply, ReplyStatus } from "./reply.ts";
 import { toReplyError } from "./reply_error.ts";
-
-/** A message waiting for, or part of, a run. */
-export interface QueuedMessage {
-  /** The message id. */
-  id: string;
-  /** The text as sent. */
-  content: string;
-  /** When it arrived, in ms since the epoch. */
-  receivedAt: number;
-  /** Whether it is already in history (it was part of a run that started, or was superseded). */
-  committed: boolean;
-}
-
-/** Messages that one run answers. Every message but the last has already been told it was superseded. */
-export interface Batch {
-  /** The run id. */
-  run: string;
-  /** The messages, in arrival order. */
-  messages: QueuedMessage[];
-}
-
-/** What a session actor is started with. */
-export interface SessionMachineInput {
-  /** The org of the session. */
-  org: string;
-  /** The session. */
-  session: string;
-  /** History loaded from the store, oldest first. */
-  history: HistoryEntry[];
-  /** Wait this long after a message before starting its run, so a burst becomes one call. */
-  debounceMs: number;
-  /** Joins the messages of a merged run into one user turn. */
-  join: string;
-  /** How many history entries the actor keeps for building prompts. */
-  historyLimit: number;
-  /** A system prompt put before the history, or `""` for none. */
-  system: string;
-}
-
-/** The actor's state beyond its state value. */
-export interface SessionContext extends SessionMachineInput {
-  /** The run whose LLM call is in flight. */
-  running: Batch | null;
-  /** Runs waiting to start, in order. */
-  queue: Batch[];
-}
-
-/** A message arrived. `run` is the id to give a run this message forms. */
-export interface MessageReceivedEvent {
-  type: "message.received";
-  message: Omit<QueuedMessage, "committed">;
-  policy: Policy;
-  run: string;
-}
-
-/** Stop the run in flight and drop every queued message. */
-export interface SessionCancelEvent {
-  type: "session.cancel";
-  reason: "cancelled" | "shutdown";
-}
-
-/** The events a session actor accepts. */
-export type SessionMachineEvent = MessageReceivedEvent | SessionCancelEvent;
-
-/** What the LLM actor is given: one run's call. */
-export interface LlmRunInput {
-  org: string;
-  session: string;
-  run: string;
-  messages: ChatMessage[];
-  /** The message ids the run answers, in order. */
-  answered: string[];
-  /** The message whose caller receives the run's deltas and reply. */
-  live: string;
-}
-
-/** What the LLM actor returns. */
-export interface LlmRunOutput {
-  completion: LlmCompletion;
-  /** When the call finished, in ms since the epoch. */
-  finishedAt: number;
-}
-
-/** What a session actor tells the outside world (listen with `actor.on`). */
-export type SessionEmitted =
-  | { type: "session.event"; body: EventBody }
-  | { type: "session.reply"; reply: Reply }
-  | { type: "session.history"; entries: HistoryEntry[] };
-
-function liveOf(batch: Batch): QueuedMessage {
-  return batch.messages[batch.messages.length - 1]!;
-}
-
-function idsOf(batch: Batch): string[] {
-  return batch.messages.map((m) => m.id);
-}
-
-function reply(
-  context: SessionContext,
-  status: ReplyStatus,
-  messageId: string,
-  runId: string,
-  extra: Partial<Reply> = {},
-): SessionEmitted {
-  return {
-    type: "session.reply",
-    reply: {
-      status,
-      org: context.org,
-      session: context.session,
-      messageId,
-      runId,
-      text: "",
-      answered: [],
-      ...extra,
-    },
-  };
-}
-
-function said(body: EventBody): SessionEmitted {
-  return { type: "session.event", body };
-}
-
-/** Keep the newest `limit` entries. */
-function trimmed(history: HistoryEntry[], limit: number): HistoryEntry[] {
-  return history.length > limit ? history.slice(history.length - limit) : history;
-}
-
-/** Commit the batch's new messages to history, in order; returns the entries written. */
-function commitEntries(batch: Batch): HistoryEntry[] {
-  const entries: HistoryEntry[] = [];
-  for (const m of batch.messages) {
-    if (m.committed) continue;
-    entries.push({ id: m.id, role: "user", content: m.content, ts: m.receivedAt });
-  }
-  return entries;
-}
-
-function markCommitted(batch: Batch): Batch {
-  return { run: batch.run, messages: batch.messages.map((m) => ({ ...m, committed: true })) };
-}
-
-/** Tell a batch's live caller it was superseded by `by`, and say so as an event. */
-function superseded(
-  context: SessionContext,
-  batch: Batch,
-  by: string,
-  policy: "merge" | "interrupt",
-  started: boolean,
-): SessionEmitted[] {
-  return [
-    reply(context, "superseded", liveOf(batch).id, batch.run, { supersededBy: by }),
-    said({
-      type: "run.superseded",
-      run: batch.run,
-      supersededBy: by,
-      policy,
-      messages: idsOf(batch),
-      started,
-    }),
-  ];
-}
-
-/** Build the prompt of a run: system, history before the run's messages, then the joined turn. */
-export function buildPrompt(context: SessionContext, batch: Batch): ChatMessage[] {
-  const inBatch = new Set(batch.messages.map((m) => m.id));
-  const prompt: ChatMessage[] = [];
-  if (context.system !== "") prompt.push({ role: "system", content: context.system });
-  for (const entry of context.history) {
-    if (!inBatch.has(entry.id)) prompt.push({ role: entry.role, content: entry.content });
-  }
-  prompt.push({
-    role: "user",
-    content: batch.messages.length === 1
-      ? batch.messages[0]!.content
-      : batch.messages.map((m) => m.content).join(context.join),
-  });
-  return prompt;
-}
+import { buildPrompt } from "./build_prompt.ts";
+import {
+  commitEntries,
+  idsOf,
+  liveOf,
+  markCommitted,
+  reply,
+  said,
+  superseded,
+  trimmed,
+} from "./_batch.ts";
+import type {
+  Batch,
+  LlmRunInput,
+  LlmRunOutput,
+  SessionContext,
+  SessionEmitted,
+  SessionMachineEvent,
+  SessionMachineInput,
+} from "./session_types.ts";
+export { buildPrompt } from "./build_prompt.ts";
+export type {
+  Batch,
+  LlmRunInput,
+  LlmRunOutput,
+  MessageReceivedEvent,
+  QueuedMessage,
+  SessionCancelEvent,
+  SessionContext,
+  SessionEmitted,
+  SessionMachineEvent,
+  SessionMachineInput,
+} from "./session_types.ts";
 
 /**
  * The session machine. States: `idle` (nothing to do), `pending` (a run is

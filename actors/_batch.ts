@@ -1,0 +1,85 @@
+// Pure helpers of the session machine: batches, history entries, replies and prompts.
+
+import type { EventBody } from "./events.ts";
+import type { HistoryEntry } from "./ports.ts";
+import type { Reply, ReplyStatus } from "./reply.ts";
+import type { Batch, QueuedMessage, SessionContext, SessionEmitted } from "./session_types.ts";
+
+/** The message whose caller waits on the batch: the newest. */
+export function liveOf(batch: Batch): QueuedMessage {
+  return batch.messages[batch.messages.length - 1]!;
+}
+
+/** The ids of the batch's messages, in arrival order. */
+export function idsOf(batch: Batch): string[] {
+  return batch.messages.map((m) => m.id);
+}
+
+/** A `session.reply` for one caller. */
+export function reply(
+  context: SessionContext,
+  status: ReplyStatus,
+  messageId: string,
+  runId: string,
+  extra: Partial<Reply> = {},
+): SessionEmitted {
+  return {
+    type: "session.reply",
+    reply: {
+      status,
+      org: context.org,
+      session: context.session,
+      messageId,
+      runId,
+      text: "",
+      answered: [],
+      ...extra,
+    },
+  };
+}
+
+/** A `session.event` carrying one event body. */
+export function said(body: EventBody): SessionEmitted {
+  return { type: "session.event", body };
+}
+
+/** Keep the newest `limit` entries. */
+export function trimmed(history: HistoryEntry[], limit: number): HistoryEntry[] {
+  return history.length > limit ? history.slice(history.length - limit) : history;
+}
+
+/** Commit the batch's new messages to history, in order; returns the entries written. */
+export function commitEntries(batch: Batch): HistoryEntry[] {
+  const entries: HistoryEntry[] = [];
+  for (const m of batch.messages) {
+    if (m.committed) continue;
+    entries.push({ id: m.id, role: "user", content: m.content, ts: m.receivedAt });
+  }
+  return entries;
+}
+
+/** The batch with every message marked as in history. */
+export function markCommitted(batch: Batch): Batch {
+  return { run: batch.run, messages: batch.messages.map((m) => ({ ...m, committed: true })) };
+}
+
+/** Tell a batch's live caller it was superseded by `by`, and say so as an event. */
+export function superseded(
+  context: SessionContext,
+  batch: Batch,
+  by: string,
+  policy: "merge" | "interrupt",
+  started: boolean,
+): SessionEmitted[] {
+  return [
+    reply(context, "superseded", liveOf(batch).id, batch.run, { supersededBy: by }),
+    said({
+      type: "run.superseded",
+      run: batch.run,
+      supersededBy: by,
+      policy,
+      messages: idsOf(batch),
+      started,
+    }),
+  ];
+}

@@ -1,0 +1,35 @@
+// Builds the conversation one run sends to the provider.
+
+import type { ChatMessage } from "./ports.ts";
+import type { Batch, SessionContext } from "./session_types.ts";
+
+/**
+ * Build the prompt of a run: the system prompt, the history before the run's
+ * messages, then the run's messages joined into one user turn.
+ *
+ * @example
+ * ```ts
+ * import { buildPrompt } from "./build_prompt.ts";
+ *
+ * const prompt = buildPrompt(
+ *   { org: "o", session: "s", history: [], debounceMs: 0, join: " / ", historyLimit: 50, system: "", running: null, queue: [] },
+ *   { run: "r1", messages: [{ id: "m1", content: "a", receivedAt: 0, committed: false }, { id: "m2", content: "b", receivedAt: 0, committed: false }] },
+ * );
+ * console.assert(prompt.length === 1 && prompt[0]!.content === "a / b");
+ * ```
+ */
+export function buildPrompt(context: SessionContext, batch: Batch): ChatMessage[] {
+  const inBatch = new Set(batch.messages.map((m) => m.id));
+  const prompt: ChatMessage[] = [];
+  if (context.system !== "") prompt.push({ role: "system", content: context.system });
+  for (const entry of context.history) {
+    if (!inBatch.has(entry.id)) prompt.push({ role: entry.role, content: entry.content });
+  }
+  prompt.push({
+    role: "user",
+    content: batch.messages.length === 1
+      ? batch.messages[0]!.content
+      : batch.messages.map((m) => m.content).join(context.join),
+  });
+  return prompt;
+}
