@@ -240,6 +240,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     maxActiveSessions,
     idleTimeoutMs,
     retryAfterMs: 1000,
+    now: () => clock.now(),
     async activate(key, ready) {
       await ready;
       const [org, session] = key.split("\u0000") as [string, string];

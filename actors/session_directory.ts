@@ -4,7 +4,11 @@ import { OverloadedError } from "./errors.ts";
 
 /** What the directory needs of a live session. */
 export interface DirectoryEntry {
-  /** When the session last had work, in ms since the epoch. */
+  /**
+   * When the session was last used, in ms since the epoch. Written by the
+   * directory only (on activation and on `get`), so that recency order and
+   * time order are the same thing and `sweep` can stop at the first recent entry.
+   */
   lastActive: number;
   /** True when nothing is queued or in flight. */
   isIdle(): boolean;
@@ -25,11 +29,13 @@ export interface SessionDirectoryOptions<H extends DirectoryEntry> {
   idleTimeoutMs: number;
   /** The `Retry-After` hint of the overload error. */
   retryAfterMs: number;
+  /** The time, in ms since the epoch. */
+  now(): number;
 }
 
 /** The live sessions of a runtime. */
 export interface SessionDirectory<H extends DirectoryEntry> {
-  /** The live session for `key`, marked as most recently used; `undefined` if not live. */
+  /** The live session for `key`, marked as used now; `undefined` if not live. */
   get(key: string): H | undefined;
   /** The live session for `key` without touching the recency order. */
   peek(key: string): H | undefined;
@@ -39,8 +45,8 @@ export interface SessionDirectory<H extends DirectoryEntry> {
   activating(key: string): Promise<H> | undefined;
   /** Resolves once the last incarnation of `key` finished its writes. */
   settled(key: string): Promise<void>;
-  /** Passivate sessions idle since before `now - idleTimeoutMs`; returns how many. */
-  sweep(now: number): number;
+  /** Passivate idle sessions unused since before `at - idleTimeoutMs`; returns how many. */
+  sweep(at: number): number;
   /** Passivate every live session. */
   passivateAll(reason: PassivationReason): Promise<void>;
   /** Live sessions, least recently used first. */
@@ -64,6 +70,7 @@ export interface SessionDirectory<H extends DirectoryEntry> {
  *   maxActiveSessions: 2,
  *   idleTimeoutMs: 1000,
  *   retryAfterMs: 100,
+ *   now: () => 0,
  *   activate: () => Promise.resolve({ lastActive: 0, isIdle: () => true, stop: () => Promise.resolve() }),
  * });
  * await directory.acquire("a");
@@ -75,7 +82,7 @@ export interface SessionDirectory<H extends DirectoryEntry> {
 export function sessionDirectory<H extends DirectoryEntry>(
   options: SessionDirectoryOptions<H>,
 ): SessionDirectory<H> {
-  const { activate, maxActiveSessions, idleTimeoutMs, retryAfterMs } = options;
+  const { activate, maxActiveSessions, idleTimeoutMs, retryAfterMs, now } = options;
   const live = new Map<string, H>();
   const starting = new Map<string, Promise<H>>();
   const stopping = new Map<string, Promise<void>>();
@@ -106,6 +113,7 @@ export function sessionDirectory<H extends DirectoryEntry>(
   function get(key: string): H | undefined {
     const entry = live.get(key);
     if (entry !== undefined) {
+      entry.lastActive = now();
       live.delete(key);
       live.set(key, entry);
     }
@@ -125,6 +133,7 @@ export function sessionDirectory<H extends DirectoryEntry>(
     const activation = activate(key, settled(key)).then(
       (entry) => {
         starting.delete(key);
+        entry.lastActive = now();
         live.set(key, entry);
         return entry;
       },
@@ -141,10 +150,10 @@ export function sessionDirectory<H extends DirectoryEntry>(
     return stopping.get(key) ?? Promise.resolve();
   }
 
-  function sweep(now: number): number {
+  function sweep(at: number): number {
     let count = 0;
     for (const [key, entry] of live) {
-      if (now - entry.lastActive < idleTimeoutMs) break;
+      if (at - entry.lastActive < idleTimeoutMs) break;
       if (entry.isIdle()) {
         void passivate(key, entry, "idle");
         count++;

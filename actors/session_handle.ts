@@ -22,11 +22,11 @@ export interface SessionHandleDeps {
   machine: typeof sessionMachine;
   /** Where history is appended. */
   store: Store;
-  /** Timers for debounce, and the time of activity. */
+  /** Timers for debounce, and the time messages arrive. */
   clock: Clock;
   /** Publish one of the session's events. */
   publish(org: string, session: string, body: EventBody): void;
-  /** A caller was settled (for the runtime's bookkeeping). */
+  /** A caller was settled (the runtime marks the session used and counts what is pending). */
   onSettled(handle: SessionHandle): void;
   /** A history write failed: report it (the session goes on). */
   onWriteError(error: unknown, handle: SessionHandle): void;
@@ -38,7 +38,7 @@ export interface SessionHandle {
   readonly session: string;
   /** The session's own default policy. */
   readonly policy: Policy;
-  /** When the session last had work, in ms since the epoch. */
+  /** When the session was last used; kept by the session directory. */
   lastActive: number;
   /** Callers not yet settled, by message id. */
   readonly callers: Map<string, Caller>;
@@ -106,10 +106,9 @@ export function startSession(
     callers,
     send(message, messagePolicy, run, caller) {
       callers.set(message.id, caller);
-      handle.lastActive = clock.now();
       actor.send({
         type: "message.received",
-        message: { id: message.id, content: message.content, receivedAt: handle.lastActive },
+        message: { id: message.id, content: message.content, receivedAt: clock.now() },
         policy: messagePolicy,
         run,
       });
@@ -134,7 +133,6 @@ export function startSession(
     const caller = callers.get(reply.messageId);
     if (caller === undefined) return;
     callers.delete(reply.messageId);
-    handle.lastActive = clock.now();
     caller.settle(reply);
     onSettled(handle);
   });

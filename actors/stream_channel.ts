@@ -34,35 +34,28 @@ export function streamChannel(): StreamChannel {
   const buffer: StreamEvent[] = [];
   let done = false;
   let failure: { error: unknown } | null = null;
-  let waiting: { resolve(r: IteratorResult<StreamEvent>): void; reject(e: unknown): void } | null =
-    null;
+  // Readers waiting for an event, oldest first: `next()` may be called again before it settles.
+  const waiting: { resolve(r: IteratorResult<StreamEvent>): void; reject(e: unknown): void }[] = [];
 
   function wake(): void {
-    if (waiting === null) return;
-    const w = waiting;
-    if (buffer.length > 0) {
-      waiting = null;
-      w.resolve({ value: buffer.shift()!, done: false });
-    } else if (failure !== null) {
-      waiting = null;
-      w.reject(failure.error);
-    } else if (done) {
-      waiting = null;
-      w.resolve({ value: undefined, done: true });
+    while (waiting.length > 0) {
+      if (buffer.length > 0) waiting.shift()!.resolve({ value: buffer.shift()!, done: false });
+      else if (failure !== null) waiting.shift()!.reject(failure.error);
+      else if (done) waiting.shift()!.resolve({ value: undefined, done: true });
+      else return;
     }
   }
 
   const iterator: AsyncIterableIterator<StreamEvent> = {
     next() {
-      if (buffer.length > 0) return Promise.resolve({ value: buffer.shift()!, done: false });
-      if (failure !== null) return Promise.reject(failure.error);
-      if (done) return Promise.resolve({ value: undefined, done: true });
       return new Promise((resolve, reject) => {
-        waiting = { resolve, reject };
+        waiting.push({ resolve, reject });
+        wake();
       });
     },
     return() {
       done = true;
+      failure = null;
       buffer.length = 0;
       wake();
       return Promise.resolve({ value: undefined, done: true });

@@ -1,0 +1,232 @@
+// The server's configuration: one typed object parsed and validated once from TROUPE_* variables and flags.
+
+import { parseArgs } from "node:util";
+import { InvalidInputError } from "./errors.ts";
+import { POLICIES, type Policy } from "./events.ts";
+
+/** How much the server logs, least to most severe. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/**
+ * The log levels, least to most severe.
+ *
+ * @example
+ * ```ts
+ * import { LOG_LEVELS } from "./config.ts";
+ *
+ * console.assert(LOG_LEVELS.indexOf("warn") > LOG_LEVELS.indexOf("info"));
+ * ```
+ */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/** Everything the standalone server needs to start, validated. */
+export interface TroupeConfig {
+  /** The address to bind. */
+  host: string;
+  /** The port to bind; `0` picks a free one. */
+  port: number;
+  /** What happens to a message that arrives while a run is in flight. */
+  policy: Policy;
+  /** Wait this long after a message before starting its run. */
+  debounceMs: number;
+  /** Passivate a session after this long without work. */
+  idleTimeoutMs: number;
+  /** At most this many sessions are live at once. */
+  maxActiveSessions: number;
+  /** The least severe level that is logged. */
+  logLevel: LogLevel;
+  /** The largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+}
+
+/**
+ * The configuration when nothing is set: safe on a laptop (loopback only).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONFIG } from "./config.ts";
+ *
+ * console.assert(DEFAULT_CONFIG.host === "127.0.0.1" && DEFAULT_CONFIG.port === 8787);
+ * ```
+ */
+export const DEFAULT_CONFIG: Readonly<TroupeConfig> = Object.freeze({
+  host: "127.0.0.1",
+  port: 8787,
+  policy: "merge",
+  debounceMs: 0,
+  idleTimeoutMs: 300_000,
+  maxActiveSessions: 10_000,
+  logLevel: "info",
+  maxBodyBytes: 1_048_576,
+});
+
+/** One setting: the field it fills, its variable, its flag and how its text is read. */
+interface Setting {
+  key: keyof TroupeConfig;
+  env: string;
+  flag: string;
+  parse: (text: string, name: string) => TroupeConfig[keyof TroupeConfig];
+}
+
+// Timers take at most 2^31 - 1 ms; a longer duration would fire at once.
+const MAX_TIMER_MS = 2_147_483_647;
+
+const SETTINGS: readonly Setting[] = [
+  { key: "host", env: "TROUPE_HOST", flag: "host", parse: parseHost },
+  { key: "port", env: "TROUPE_PORT", flag: "port", parse: wholeNumber(0, 65_535) },
+  { key: "policy", env: "TROUPE_POLICY", flag: "policy", parse: oneOf(POLICIES) },
+  {
+    key: "debounceMs",
+    env: "TROUPE_DEBOUNCE_MS",
+    flag: "debounce-ms",
+    parse: wholeNumber(0, MAX_TIMER_MS),
+  },
+  {
+    key: "idleTimeoutMs",
+    env: "TROUPE_IDLE_TIMEOUT_MS",
+    flag: "idle-timeout-ms",
+    parse: wholeNumber(1, MAX_TIMER_MS),
+  },
+  {
+    key: "maxActiveSessions",
+    env: "TROUPE_MAX_ACTIVE_SESSIONS",
+    flag: "max-active-sessions",
+    parse: wholeNumber(1, 10_000_000),
+  },
+  { key: "logLevel", env: "TROUPE_LOG_LEVEL", flag: "log-level", parse: oneOf(LOG_LEVELS) },
+  {
+    key: "maxBodyBytes",
+    env: "TROUPE_MAX_BODY_BYTES",
+    flag: "max-body-bytes",
+    parse: wholeNumber(1, 1_073_741_824),
+  },
+];
+
+/**
+ * The environment variables {@linkcode parseConfig} reads. The entry script
+ * reads exactly these, so `--allow-env` can name them one by one.
+ *
+ * @example
+ * ```ts
+ * import { CONFIG_ENV_VARS } from "./config.ts";
+ *
+ * console.assert(CONFIG_ENV_VARS.includes("TROUPE_PORT"));
+ * ```
+ */
+export const CONFIG_ENV_VARS: readonly string[] = SETTINGS.map((setting) => setting.env);
+
+/**
+ * The command-line flags {@linkcode parseConfig} accepts, each with a value
+ * (`--port 9000` or `--port=9000`).
+ *
+ * @example
+ * ```ts
+ * import { CONFIG_FLAGS } from "./config.ts";
+ *
+ * console.assert(CONFIG_FLAGS.includes("--host"));
+ * ```
+ */
+export const CONFIG_FLAGS: readonly string[] = SETTINGS.map((setting) => `--${setting.flag}`);
+
+/**
+ * Build the server's configuration from environment variables and
+ * command-line flags; a flag wins over its variable, and an empty variable
+ * counts as unset. Pure: it reads only what it is given.
+ *
+ * Throws an {@linkcode InvalidInputError} for a bad value, an unknown flag
+ * or a stray argument; its `field` names the setting (`"TROUPE_PORT"`,
+ * `"--port"`) and its message says what the setting accepts.
+ *
+ * @example Defaults, a variable and a flag that overrides it
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ *
+ * const config = parseConfig({ TROUPE_PORT: "9000", TROUPE_POLICY: "enqueue" }, ["--port", "0"]);
+ * console.assert(config.port === 0 && config.policy === "enqueue" && config.host === "127.0.0.1");
+ * ```
+ *
+ * @example A bad setting names itself
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * import { InvalidInputError } from "./errors.ts";
+ *
+ * try {
+ *   parseConfig({ TROUPE_PORT: "abc" });
+ * } catch (error) {
+ *   console.assert(error instanceof InvalidInputError && error.field === "TROUPE_PORT");
+ * }
+ * ```
+ */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  args: string[] = [],
+): TroupeConfig {
+  const flags = parseFlags(args);
+  const config: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const setting of SETTINGS) {
+    const flagValue = flags[setting.flag];
+    const envValue = env[setting.env];
+    if (typeof flagValue === "string") {
+      config[setting.key] = setting.parse(flagValue, `--${setting.flag}`);
+    } else if (envValue !== undefined && envValue.trim() !== "") {
+      config[setting.key] = setting.parse(envValue, setting.env);
+    }
+  }
+  return config as unknown as TroupeConfig;
+}
+
+function parseFlags(args: string[]): Record<string, string | boolean | undefined> {
+  const options = Object.fromEntries(
+    SETTINGS.map((setting) => [setting.flag, { type: "string" as const }]),
+  );
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    // parseArgs says what is wrong; keep its first sentence, name what is accepted.
+    const reason = error instanceof Error ? error.message.split(/\.\s/)[0] : String(error);
+    throw new InvalidInputError(
+      "args",
+      `Cannot start: ${reason}; the accepted flags are ${
+        CONFIG_FLAGS.join(", ")
+      }, each with a value, current arguments are ${JSON.stringify(args)}`,
+    );
+  }
+}
+
+function refuse(name: string, accepts: string, text: string): never {
+  throw new InvalidInputError(
+    name,
+    `Cannot start: ${name} must be ${accepts}, current value is ${JSON.stringify(text)}`,
+  );
+}
+
+function wholeNumber(min: number, max: number): (text: string, name: string) => number {
+  return (text, name) => {
+    const trimmed = text.trim();
+    const value = Number(trimmed);
+    // The pattern refuses what Number() would accept by accident: "1e3", "0x10", "-0".
+    if (!/^\d+$/.test(trimmed) || value < min || value > max) {
+      refuse(name, `a whole number from ${min} to ${max}`, text);
+    }
+    return value;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]): (text: string, name: string) => T {
+  return (text, name) => {
+    const trimmed = text.trim();
+    if (!(values as readonly string[]).includes(trimmed)) {
+      refuse(name, `one of ${values.join(", ")}`, text);
+    }
+    return trimmed as T;
+  };
+}
+
+function parseHost(text: string, name: string): string {
+  const trimmed = text.trim();
+  // A host name or an IPv4/IPv6 address as Deno.serve takes it (no brackets, no port).
+  if (!/^[A-Za-z0-9._:-]{1,253}$/.test(trimmed)) {
+    refuse(name, "a host name or an IP address such as 127.0.0.1 or ::1", text);
+  }
+  return trimmed;
+}
