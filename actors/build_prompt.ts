@@ -19,12 +19,15 @@ import type { Batch, SessionContext } from "./session_types.ts";
  * ```
  */
 export function buildPrompt(context: SessionContext, batch: Batch): ChatMessage[] {
-  const inBatch = new Set(batch.messages.map((m) => m.id));
-  const prompt: ChatMessage[] = [];
-  if (context.system !== "") prompt.push({ role: "system", content: context.system });
-  for (const entry of context.history) {
-    if (!inBatch.has(entry.id)) prompt.push({ role: entry.role, content: entry.content });
-  }
+  const { history } = context;
+  // The run's messages entered history when it started, so they are its tail:
+  // the prompt is everything before them (history entries are chat messages
+  // already: no copy per entry), then one turn joining them.
+  let cut = history.length;
+  while (cut > 0 && inBatch(batch, history[cut - 1]!.id)) cut--;
+  const prompt: ChatMessage[] = context.system === ""
+    ? history.slice(0, cut)
+    : [{ role: "system", content: context.system }, ...history.slice(0, cut)];
   prompt.push({
     role: "user",
     content: batch.messages.length === 1
@@ -32,4 +35,9 @@ export function buildPrompt(context: SessionContext, batch: Batch): ChatMessage[
       : batch.messages.map((m) => m.content).join(context.join),
   });
   return prompt;
+}
+
+function inBatch(batch: Batch, id: string): boolean {
+  for (const message of batch.messages) if (message.id === id) return true;
+  return false;
 }

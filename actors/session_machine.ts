@@ -41,7 +41,7 @@ export type {
 /**
  * The session machine. States: `idle` (nothing to do), `pending` (a run is
  * formed and waits out the debounce window), `running` (one LLM call in
- * flight; leaving this state aborts it) and the transient `next`.
+ * flight; leaving this state aborts it).
  *
  * A message that arrives while work is pending or in flight is handled by its
  * policy: `merge` folds it into the newest run (aborting the call in flight
@@ -335,8 +335,25 @@ export const sessionMachine = setup({
             live: liveOf(running).id,
           };
         },
-        onDone: { target: "next", actions: "completeRun" },
-        onError: { target: "next", actions: "failRun" },
+        // The next queued run starts in the same step; no transient state.
+        onDone: [
+          {
+            guard: "hasQueue",
+            target: "running",
+            reenter: true,
+            actions: ["completeRun", "startHeadBatch"],
+          },
+          { target: "idle", actions: "completeRun" },
+        ],
+        onError: [
+          {
+            guard: "hasQueue",
+            target: "running",
+            reenter: true,
+            actions: ["failRun", "startHeadBatch"],
+          },
+          { target: "idle", actions: "failRun" },
+        ],
       },
       on: {
         "message.received": [
@@ -363,12 +380,6 @@ export const sessionMachine = setup({
         ],
         "session.cancel": { target: "idle", actions: "cancelAll" },
       },
-    },
-    next: {
-      always: [
-        { guard: "hasQueue", target: "running", actions: "startHeadBatch" },
-        { target: "idle" },
-      ],
     },
   },
 });

@@ -340,7 +340,7 @@ Deno.test("buildPrompt puts the system prompt, then history, then the joined tur
       ],
     },
   );
-  assertEquals(prompt, [
+  assertEquals(prompt.map((m) => ({ role: m.role, content: m.content })), [
     { role: "system", content: "be brief" },
     { role: "user", content: "earlier" },
     { role: "assistant", content: "reply" },

@@ -1,0 +1,173 @@
+// Configuration tests: defaults, variables, flags over variables, and refusals that name the setting.
+
+import {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+  throws as assertThrows,
+} from "node:assert/strict";
+import { CONFIG_ENV_VARS, CONFIG_FLAGS, DEFAULT_CONFIG, parseConfig } from "../../actors/config.ts";
+import { InvalidInputError } from "../../actors/errors.ts";
+
+/** Assert that `run` throws an InvalidInputError naming `field` in both `field` and message. */
+function assertRefuses(run: () => unknown, field: string, accepts: string): void {
+  assertThrows(run, (error: unknown) => {
+    assert(error instanceof InvalidInputError, `expected InvalidInputError, got ${error}`);
+    assertEquals(error.field, field);
+    assert(error.message.startsWith(`Cannot start: ${field} must be`), error.message);
+    assert(error.message.includes(accepts), error.message);
+    assert(error.message.includes("current value is"), error.message);
+    return true;
+  });
+}
+
+Deno.test("parseConfig with nothing set gives the laptop-safe defaults", () => {
+  assertEquals(parseConfig({}), {
+    host: "127.0.0.1",
+    port: 8787,
+    policy: "merge",
+    debounceMs: 0,
+    idleTimeoutMs: 300_000,
+    maxActiveSessions: 10_000,
+    logLevel: "info",
+    maxBodyBytes: 1_048_576,
+  });
+  assertEquals(parseConfig({}), { ...DEFAULT_CONFIG });
+});
+
+const GOOD_ENV: Record<string, string> = {
+  TROUPE_HOST: "localhost",
+  TROUPE_PORT: "0",
+  TROUPE_POLICY: "interrupt",
+  TROUPE_DEBOUNCE_MS: "25",
+  TROUPE_IDLE_TIMEOUT_MS: "1000",
+  TROUPE_MAX_ACTIVE_SESSIONS: "3",
+  TROUPE_LOG_LEVEL: "debug",
+  TROUPE_MAX_BODY_BYTES: "2048",
+};
+
+Deno.test("parseConfig reads every TROUPE_* variable", () => {
+  const config = parseConfig(GOOD_ENV);
+  assertEquals(config, {
+    host: "localhost",
+    port: 0,
+    policy: "interrupt",
+    debounceMs: 25,
+    idleTimeoutMs: 1000,
+    maxActiveSessions: 3,
+    logLevel: "debug",
+    maxBodyBytes: 2048,
+  });
+});
+
+Deno.test("CONFIG_ENV_VARS lists exactly the variables parseConfig reads", () => {
+  assertEquals([...CONFIG_ENV_VARS].sort(), [
+    "TROUPE_DEBOUNCE_MS",
+    "TROUPE_HOST",
+    "TROUPE_IDLE_TIMEOUT_MS",
+    "TROUPE_LOG_LEVEL",
+    "TROUPE_MAX_ACTIVE_SESSIONS",
+    "TROUPE_MAX_BODY_BYTES",
+    "TROUPE_POLICY",
+    "TROUPE_PORT",
+  ]);
+});
+
+Deno.test("a flag overrides its variable, in both --name value and --name=value forms", () => {
+  const env = { TROUPE_HOST: "localhost", TROUPE_PORT: "9000", TROUPE_POLICY: "reject" };
+  const config = parseConfig(env, ["--host", "::1", "--port=0", "--max-body-bytes", "10"]);
+  assertEquals(config.host, "::1");
+  assertEquals(config.port, 0);
+  assertEquals(config.maxBodyBytes, 10);
+  assertEquals(config.policy, "reject");
+});
+
+Deno.test("every setting has a flag", () => {
+  const config = parseConfig({}, [
+    "--host=localhost",
+    "--port=1",
+    "--policy=enqueue",
+    "--debounce-ms=2",
+    "--idle-timeout-ms=3",
+    "--max-active-sessions=4",
+    "--log-level=warn",
+    "--max-body-bytes=5",
+  ]);
+  assertEquals(config, {
+    host: "localhost",
+    port: 1,
+    policy: "enqueue",
+    debounceMs: 2,
+    idleTimeoutMs: 3,
+    maxActiveSessions: 4,
+    logLevel: "warn",
+    maxBodyBytes: 5,
+  });
+  assertEquals(CONFIG_FLAGS.length, CONFIG_ENV_VARS.length);
+});
+
+Deno.test("an empty or blank variable counts as unset", () => {
+  assertEquals(parseConfig({ TROUPE_PORT: "", TROUPE_HOST: "  " }).port, 8787);
+  assertEquals(parseConfig({ TROUPE_PORT: "", TROUPE_HOST: "  " }).host, "127.0.0.1");
+});
+
+Deno.test("parseConfig is pure: it ignores the process environment", () => {
+  Deno.env.set("TROUPE_PORT", "1234");
+  try {
+    assertEquals(parseConfig({}).port, 8787);
+  } finally {
+    Deno.env.delete("TROUPE_PORT");
+  }
+});
+
+const BAD_VALUES: [variable: string, flag: string, value: string, accepts: string][] = [
+  ["TROUPE_PORT", "--port", "abc", "a whole number from 0 to 65535"],
+  ["TROUPE_PORT", "--port", "65536", "a whole number from 0 to 65535"],
+  ["TROUPE_PORT", "--port", "-1", "a whole number from 0 to 65535"],
+  ["TROUPE_PORT", "--port", "1e3", "a whole number from 0 to 65535"],
+  ["TROUPE_PORT", "--port", "80.5", "a whole number from 0 to 65535"],
+  ["TROUPE_HOST", "--host", "http://x", "a host name or an IP address"],
+  ["TROUPE_HOST", "--host", "a b", "a host name or an IP address"],
+  ["TROUPE_POLICY", "--policy", "later", "one of merge, enqueue, reject, interrupt"],
+  ["TROUPE_DEBOUNCE_MS", "--debounce-ms", "soon", "a whole number from 0 to 2147483647"],
+  ["TROUPE_DEBOUNCE_MS", "--debounce-ms", "2147483648", "a whole number from 0 to 2147483647"],
+  ["TROUPE_IDLE_TIMEOUT_MS", "--idle-timeout-ms", "0", "a whole number from 1 to 2147483647"],
+  ["TROUPE_MAX_ACTIVE_SESSIONS", "--max-active-sessions", "0", "a whole number from 1 to"],
+  ["TROUPE_LOG_LEVEL", "--log-level", "verbose", "one of debug, info, warn, error"],
+  ["TROUPE_MAX_BODY_BYTES", "--max-body-bytes", "0", "a whole number from 1 to"],
+  ["TROUPE_MAX_BODY_BYTES", "--max-body-bytes", "1MB", "a whole number from 1 to"],
+];
+
+Deno.test("each bad variable is refused with a message naming it and what it accepts", () => {
+  for (const [variable, , value, accepts] of BAD_VALUES) {
+    assertRefuses(() => parseConfig({ [variable]: value }), variable, accepts);
+  }
+});
+
+Deno.test("each bad flag is refused with a message naming it, even when its variable is good", () => {
+  for (const [variable, flag, value, accepts] of BAD_VALUES) {
+    const env = { [variable]: GOOD_ENV[variable] };
+    assertRefuses(() => parseConfig(env, [`${flag}=${value}`]), flag, accepts);
+  }
+});
+
+Deno.test("the refusal quotes the value as given", () => {
+  assertThrows(
+    () => parseConfig({ TROUPE_PORT: "abc" }),
+    (error: unknown) =>
+      error instanceof InvalidInputError &&
+      error.message ===
+        'Cannot start: TROUPE_PORT must be a whole number from 0 to 65535, current value is "abc"',
+  );
+});
+
+Deno.test("an unknown flag, a stray argument or a flag without a value is refused and the accepted flags listed", () => {
+  for (const args of [["--prot", "80"], ["serve"], ["--port"], ["-p", "80"]]) {
+    assertThrows(() => parseConfig({}, args), (error: unknown) => {
+      assert(error instanceof InvalidInputError);
+      assertEquals(error.field, "args");
+      assert(error.message.startsWith("Cannot start: "), error.message);
+      assert(error.message.includes("--host, --port, --policy"), error.message);
+      return true;
+    });
+  }
+});
