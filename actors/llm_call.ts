@@ -1,12 +1,13 @@
-// The invoked actor behind a run: calls the provider with the run's signal and records usage.
+// The effect behind a run: starts and stops the provider call, records its usage, reports back.
 
-import { fromPromise } from "xstate";
+import type { AnyActorRef } from "xstate";
+import { CancelledError } from "./errors.ts";
 import type { EventBody } from "./events.ts";
 import type { Clock, LlmProvider, Usage } from "./ports.ts";
 import type { LlmRunInput, LlmRunOutput } from "./session_machine.ts";
 import { estimateTokens, usageOf } from "./usage.ts";
 
-/** What the LLM call actor needs from the runtime. */
+/** What the LLM call actions need from the runtime. */
 export interface LlmCallDeps {
   /** The provider. */
   llm: LlmProvider;
@@ -18,37 +19,78 @@ export interface LlmCallDeps {
   deltaSink(input: LlmRunInput): ((text: string) => void) | undefined;
 }
 
+/** The two effects of the session machine's `running` state. */
+export interface LlmCallActions {
+  /** Entry of `running`: start the call; its outcome comes back as `llm.done` or `llm.failed`. */
+  startCall(args: { self: AnyActorRef }, input: unknown): void;
+  /** Exit of `running`: abort the call in flight, if any. */
+  stopCall(args: { self: AnyActorRef }): void;
+}
+
 /**
- * Make the `llm` actor of the session machine. The machine's signal goes to
- * the provider, so leaving the `running` state aborts the call. Deltas reach
- * the live caller only while the signal is not aborted, so a superseded run
- * can never write into a newer run's stream. Every call records usage:
- * reported counts when it completed, an estimate (prompt plus the text
- * streamed so far) when it was cancelled or failed.
+ * Make the `startCall` and `stopCall` actions of the session machine. Each
+ * call gets its own `AbortController`; leaving the `running` state aborts it,
+ * the provider's `fetch` with it, and nothing the stopped call produces
+ * reaches the actor: its deltas are dropped and its outcome is not sent. Every
+ * call records usage: reported counts when it completed, an estimate (prompt
+ * plus the text streamed so far) when it was cancelled or failed.
+ *
+ * The call is not an invoked child actor: creating, registering and stopping
+ * one actor per run cost more than the rest of a message's path together
+ * (see `bench/session_bench.ts`); the machine still reads as a statechart
+ * (`running` has entry `startCall` and exit `stopCall`) and still guards every
+ * result by its run id.
  *
  * @example
  * ```ts
- * import { llmCallActor } from "./llm_call.ts";
+ * import { llmCallActions } from "./llm_call.ts";
  * import { sessionMachine } from "./session_machine.ts";
  * import { systemClock } from "./clock.ts";
  * import { mockLlm } from "../adapters/llm/mock_llm.ts";
  *
  * const machine = sessionMachine.provide({
- *   actors: {
- *     llm: llmCallActor({
- *       llm: mockLlm(),
- *       clock: systemClock,
- *       publish: () => {},
- *       deltaSink: () => undefined,
- *     }),
- *   },
+ *   actions: llmCallActions({
+ *     llm: mockLlm(),
+ *     clock: systemClock,
+ *     publish: () => {},
+ *     deltaSink: () => undefined,
+ *   }),
  * });
  * console.assert(machine.id === "session");
  * ```
  */
-export function llmCallActor(deps: LlmCallDeps) {
+export function llmCallActions(deps: LlmCallDeps): LlmCallActions {
+  const inFlight = new WeakMap<AnyActorRef, AbortController>();
+  const call = llmCall(deps);
+  return {
+    startCall({ self }, params) {
+      const input = params as LlmRunInput;
+      const controller = new AbortController();
+      const { signal } = controller;
+      inFlight.set(self, controller);
+      call(input, signal).then((output) => {
+        if (signal.aborted) return;
+        inFlight.delete(self);
+        self.send({ type: "llm.done", run: input.run, output });
+      }, (error) => {
+        if (signal.aborted) return;
+        inFlight.delete(self);
+        self.send({ type: "llm.failed", run: input.run, error });
+      });
+    },
+    stopCall({ self }) {
+      const controller = inFlight.get(self);
+      if (controller === undefined) return;
+      inFlight.delete(self);
+      controller.abort(new CancelledError("The run was superseded or cancelled"));
+    },
+  };
+}
+
+/** One provider call with its usage record. */
+function llmCall(deps: LlmCallDeps) {
   const { llm, clock, publish, deltaSink } = deps;
-  return fromPromise<LlmRunOutput, LlmRunInput>(async ({ input, signal }) => {
+  return async function call(input: LlmRunInput, signal: AbortSignal): Promise<LlmRunOutput> {
     const startedAt = clock.now();
     const sink = deltaSink(input);
     let firstAt: number | null = null;
@@ -91,5 +133,5 @@ export function llmCallActor(deps: LlmCallDeps) {
       );
       throw error;
     }
-  });
+  };
 }

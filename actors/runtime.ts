@@ -7,7 +7,7 @@ import { systemClock } from "./clock.ts";
 import { InvalidInputError, ShutdownError } from "./errors.ts";
 import type { EventBody, Policy, TroupeEvent } from "./events.ts";
 import { idGenerator } from "./ids.ts";
-import { llmCallActor } from "./llm_call.ts";
+import { llmCallActions } from "./llm_call.ts";
 import type { Clock, EventBus, HistoryEntry, LlmProvider, Store } from "./ports.ts";
 import type { Reply, SendInput, StreamEvent } from "./reply.ts";
 import { type SessionDirectory, sessionDirectory } from "./session_directory.ts";
@@ -223,17 +223,15 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   }
 
   const machine = sessionMachine.provide({
-    actors: {
-      llm: llmCallActor({
-        llm,
-        clock,
-        publish,
-        deltaSink: (input) => {
-          const caller = directory.peek(keyOf(input.org, input.session))?.callers.get(input.live);
-          return caller?.onDelta;
-        },
-      }),
-    },
+    actions: llmCallActions({
+      llm,
+      clock,
+      publish,
+      deltaSink: (input) => {
+        const caller = directory.peek(keyOf(input.org, input.session))?.callers.get(input.live);
+        return caller?.onDelta;
+      },
+    }),
   });
 
   const directory: SessionDirectory<SessionHandle> = sessionDirectory({

@@ -61,9 +61,8 @@ export interface SessionHandle {
  *
  * @example
  * ```ts
- * import { fromPromise } from "xstate";
  * import { startSession } from "./session_handle.ts";
- * import { type LlmRunInput, type LlmRunOutput, sessionMachine } from "./session_machine.ts";
+ * import { sessionMachine } from "./session_machine.ts";
  * import { systemClock } from "./clock.ts";
  * import { memoryStore } from "../adapters/store/memory_store.ts";
  *
@@ -71,9 +70,7 @@ export interface SessionHandle {
  *   { org: "o", session: "s", history: [], debounceMs: 0, join: "\n", historyLimit: 50, system: "" },
  *   "merge",
  *   {
- *     machine: sessionMachine.provide({
- *       actors: { llm: fromPromise<LlmRunOutput, LlmRunInput>(() => new Promise(() => {})) },
- *     }),
+ *     machine: sessionMachine.provide({ actions: { startCall: () => {}, stopCall: () => {} } }),
  *     store: memoryStore(),
  *     clock: systemClock,
  *     publish: () => {},

@@ -1,6 +1,6 @@
 // The session actor: orders a session's messages, supersedes stale runs and folds bursts into one call.
 
-import { and, enqueueActions, fromPromise, setup } from "xstate";
+import { and, enqueueActions, setup } from "xstate";
 import type { HistoryEntry } from "./ports.ts";
 import type { Reply, ReplyStatus } from "./reply.ts";
 import { toReplyError } from "./reply_error.ts";
@@ -17,6 +17,7 @@ import {
 } from "./_batch.ts";
 import type {
   Batch,
+  LlmDoneEvent,
   LlmRunInput,
   LlmRunOutput,
   SessionContext,
@@ -27,6 +28,8 @@ import type {
 export { buildPrompt } from "./build_prompt.ts";
 export type {
   Batch,
+  LlmDoneEvent,
+  LlmFailedEvent,
   LlmRunInput,
   LlmRunOutput,
   MessageReceivedEvent,
@@ -46,31 +49,36 @@ export type {
  * A message that arrives while work is pending or in flight is handled by its
  * policy: `merge` folds it into the newest run (aborting the call in flight
  * when that run had started), `enqueue` queues its own run, `reject` refuses
- * it, `interrupt` aborts everything before it. The LLM call is the invoked
- * actor `llm`, supplied with `.provide()`; effects leave the machine only as
- * emitted `session.event`, `session.reply` and `session.history` events.
+ * it, `interrupt` aborts everything before it. Entering `running` starts
+ * the LLM call (action `startCall`, given the run's prompt) and leaving it,
+ * for any reason, stops it (`stopCall`); the outcome comes back as `llm.done`
+ * or `llm.failed` and is taken only if it names the current run. Both actions
+ * are supplied with `.provide()`; every other effect leaves the machine as an
+ * emitted `session.event`, `session.reply` or `session.history`.
  *
- * @example Running the machine with a stub LLM
+ * @example Running the machine with a stub LLM call
  * ```ts
- * import { createActor, fromPromise, waitFor } from "xstate";
- * import { sessionMachine, type LlmRunInput, type LlmRunOutput } from "./session_machine.ts";
+ * import { createActor, waitFor } from "xstate";
+ * import { type LlmRunInput, sessionMachine } from "./session_machine.ts";
  *
  * const machine = sessionMachine.provide({
- *   actors: {
- *     llm: fromPromise<LlmRunOutput, LlmRunInput>(({ input }) =>
- *       Promise.resolve({
- *         completion: {
- *           text: input.messages.at(-1)!.content,
- *           finishReason: "stop",
- *           model: "stub",
- *           usage: {
- *             inputTokens: 1, outputTokens: 1, cachedTokens: 0, reasoningTokens: 0,
- *             totalTokens: 2, source: "estimated",
- *           },
- *         },
- *         finishedAt: 0,
- *       })
- *     ),
+ *   actions: {
+ *     startCall: ({ self }, params) => {
+ *       const input = params as LlmRunInput;
+ *       const text = input.messages.at(-1)!.content;
+ *       const usage = {
+ *         inputTokens: 1, outputTokens: 1, cachedTokens: 0, reasoningTokens: 0,
+ *         totalTokens: 2, source: "estimated" as const,
+ *       };
+ *       queueMicrotask(() =>
+ *         self.send({
+ *           type: "llm.done",
+ *           run: input.run,
+ *           output: { completion: { text, finishReason: "stop", model: "stub", usage }, finishedAt: 0 },
+ *         })
+ *       );
+ *     },
+ *     stopCall: () => {},
  *   },
  * });
  * const actor = createActor(machine, {
@@ -96,11 +104,6 @@ export const sessionMachine = setup({
     events: SessionMachineEvent;
     emitted: SessionEmitted;
   },
-  actors: {
-    llm: fromPromise<LlmRunOutput, LlmRunInput>(() =>
-      Promise.reject(new Error("Cannot run: no `llm` actor was provided to the session machine"))
-    ),
-  },
   delays: {
     debounce: ({ context }) => context.debounceMs,
   },
@@ -110,9 +113,20 @@ export const sessionMachine = setup({
     isMerge: ({ event }) => event.type === "message.received" && event.policy === "merge",
     isInterrupt: ({ event }) => event.type === "message.received" && event.policy === "interrupt",
     hasQueue: ({ context }) => context.queue.length > 0,
+    isCurrentRun: ({ context, event }) =>
+      (event.type === "llm.done" || event.type === "llm.failed") &&
+      event.run === context.running?.run,
     noDebounce: ({ context }) => context.debounceMs <= 0,
   },
   actions: {
+    /** Start the LLM call of the running run; provided by the runtime. */
+    startCall: (_, _input: unknown) => {
+      throw new Error("Cannot run: no `startCall` action was provided to the session machine");
+    },
+    /** Stop the LLM call in flight, if any (its signal aborts); provided by the runtime. */
+    stopCall: () => {
+      throw new Error("Cannot run: no `stopCall` action was provided to the session machine");
+    },
     /** Announce the message; every accepted or refused message is received first. */
     announce: enqueueActions(({ event, enqueue }) => {
       if (event.type !== "message.received") return;
@@ -210,8 +224,8 @@ export const sessionMachine = setup({
     /** The call answered: keep the answer, tell the live caller. */
     completeRun: enqueueActions(({ context, event, enqueue }) => {
       const running = context.running;
-      if (running === null || !("output" in event)) return;
-      const { completion, finishedAt } = event.output as LlmRunOutput;
+      if (running === null || event.type !== "llm.done") return;
+      const { completion, finishedAt } = (event as LlmDoneEvent).output;
       const answered = idsOf(running);
       const entry: HistoryEntry = {
         id: running.run,
@@ -240,7 +254,7 @@ export const sessionMachine = setup({
     /** The call failed: tell the live caller why. */
     failRun: enqueueActions(({ context, event, enqueue }) => {
       const running = context.running;
-      if (running === null || !("error" in event)) return;
+      if (running === null || event.type !== "llm.failed") return;
       const error = toReplyError(event.error);
       enqueue.assign({ running: null });
       enqueue.emit(said({
@@ -321,40 +335,15 @@ export const sessionMachine = setup({
       },
     },
     running: {
-      entry: "commitRunning",
-      invoke: {
-        src: "llm",
-        input: ({ context }): LlmRunInput => {
-          const running = context.running!;
-          return {
-            org: context.org,
-            session: context.session,
-            run: running.run,
-            messages: buildPrompt(context, running),
-            answered: idsOf(running),
-            live: liveOf(running).id,
-          };
+      entry: [
+        "commitRunning",
+        {
+          type: "startCall",
+          params: ({ context }: { context: SessionContext }) => runInput(context),
         },
-        // The next queued run starts in the same step; no transient state.
-        onDone: [
-          {
-            guard: "hasQueue",
-            target: "running",
-            reenter: true,
-            actions: ["completeRun", "startHeadBatch"],
-          },
-          { target: "idle", actions: "completeRun" },
-        ],
-        onError: [
-          {
-            guard: "hasQueue",
-            target: "running",
-            reenter: true,
-            actions: ["failRun", "startHeadBatch"],
-          },
-          { target: "idle", actions: "failRun" },
-        ],
-      },
+      ],
+      // Leaving `running` for any reason aborts the call's signal.
+      exit: "stopCall",
       on: {
         "message.received": [
           { guard: "isReject", actions: ["announce", "rejectMessage"] },
@@ -379,7 +368,38 @@ export const sessionMachine = setup({
           { target: "pending", actions: ["announce", "interruptAll"] },
         ],
         "session.cancel": { target: "idle", actions: "cancelAll" },
+        // The next queued run starts in the same step. Results of a stopped call never match.
+        "llm.done": [
+          {
+            guard: and(["isCurrentRun", "hasQueue"]),
+            target: "running",
+            reenter: true,
+            actions: ["completeRun", "startHeadBatch"],
+          },
+          { guard: "isCurrentRun", target: "idle", actions: "completeRun" },
+        ],
+        "llm.failed": [
+          {
+            guard: and(["isCurrentRun", "hasQueue"]),
+            target: "running",
+            reenter: true,
+            actions: ["failRun", "startHeadBatch"],
+          },
+          { guard: "isCurrentRun", target: "idle", actions: "failRun" },
+        ],
       },
     },
   },
 });
+
+function runInput(context: SessionContext): LlmRunInput {
+  const running = context.running!;
+  return {
+    org: context.org,
+    session: context.session,
+    run: running.run,
+    messages: buildPrompt(context, running),
+    answered: idsOf(running),
+    live: liveOf(running).id,
+  };
+}

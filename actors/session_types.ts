@@ -64,8 +64,26 @@ export interface SessionCancelEvent {
   reason: "cancelled" | "shutdown";
 }
 
+/** The LLM call of run `run` answered. */
+export interface LlmDoneEvent {
+  type: "llm.done";
+  run: string;
+  output: LlmRunOutput;
+}
+
+/** The LLM call of run `run` failed (not sent for a call that was stopped). */
+export interface LlmFailedEvent {
+  type: "llm.failed";
+  run: string;
+  error: unknown;
+}
+
 /** The events a session actor accepts. */
-export type SessionMachineEvent = MessageReceivedEvent | SessionCancelEvent;
+export type SessionMachineEvent =
+  | MessageReceivedEvent
+  | SessionCancelEvent
+  | LlmDoneEvent
+  | LlmFailedEvent;
 
 /** What the LLM actor is given: one run's call. */
 export interface LlmRunInput {

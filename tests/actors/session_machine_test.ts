@@ -1,7 +1,7 @@
 // Unit tests of the session machine: the real machine, a stub LLM actor, no I/O, simulated time.
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { createActor, fromPromise, SimulatedClock } from "xstate";
+import { type AnyActorRef, createActor, SimulatedClock } from "xstate";
 import type { EventBody } from "../../actors/events.ts";
 import type { HistoryEntry } from "../../actors/ports.ts";
 import type { Reply } from "../../actors/reply.ts";
@@ -23,13 +23,18 @@ interface StubCall {
 
 function harness(overrides: Partial<SessionMachineInput> = {}) {
   const calls: StubCall[] = [];
-  const llm = fromPromise<LlmRunOutput, LlmRunInput>(({ input, signal }) =>
-    new Promise((resolve, reject) => {
+  let controller: AbortController | null = null;
+  // The machine's call effects, stubbed: a call waits until the test answers or fails it.
+  const actions = {
+    startCall: ({ self }: { self: AnyActorRef }, params: unknown) => {
+      const input = params as LlmRunInput;
+      const current = new AbortController();
+      controller = current;
       calls.push({
         input,
-        signal,
-        answer: (text = `answer to ${input.messages.at(-1)!.content}`) =>
-          resolve({
+        signal: current.signal,
+        answer: (text = `answer to ${input.messages.at(-1)!.content}`) => {
+          const output: LlmRunOutput = {
             completion: {
               text,
               finishReason: "stop",
@@ -44,13 +49,20 @@ function harness(overrides: Partial<SessionMachineInput> = {}) {
               },
             },
             finishedAt: 42,
-          }),
-        fail: reject,
+          };
+          queueMicrotask(() => self.send({ type: "llm.done", run: input.run, output }));
+        },
+        fail: (error) =>
+          queueMicrotask(() => self.send({ type: "llm.failed", run: input.run, error })),
       });
-    })
-  );
+    },
+    stopCall: () => {
+      controller?.abort();
+      controller = null;
+    },
+  };
   const clock = new SimulatedClock();
-  const actor = createActor(sessionMachine.provide({ actors: { llm } }), {
+  const actor = createActor(sessionMachine.provide({ actions }), {
     clock,
     input: {
       org: "o",
