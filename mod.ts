@@ -18,8 +18,6 @@
  * @module
  */
 export {
-  type Batch,
-  buildPrompt,
   CancelledError,
   createRuntime,
   type HistoryInput,
@@ -27,25 +25,15 @@ export {
   type IdGenerator,
   idGenerator,
   InvalidInputError,
-  type LlmRunInput,
-  type LlmRunOutput,
-  type MessageReceivedEvent,
   OverloadedError,
   POLICIES,
   ProviderError,
-  type QueuedMessage,
   type Reply,
   type ReplyError,
   type ReplyStatus,
   type Runtime,
   type RuntimeOptions,
   type SendInput,
-  type SessionCancelEvent,
-  type SessionContext,
-  type SessionEmitted,
-  sessionMachine,
-  type SessionMachineEvent,
-  type SessionMachineInput,
   type SessionRef,
   type SessionSettings,
   ShutdownError,
@@ -66,3 +54,9 @@ export {
   type MockLlmStats,
 } from "./adapters/llm/mod.ts";
 export { memoryStore } from "./adapters/store/mod.ts";
+
+// Run as the entry point (`deno task start`): start the standalone server.
+if (import.meta.main) {
+  const { main } = await import("./main.ts");
+  await main(Deno.args);
+}

@@ -1,0 +1,104 @@
+// Reads a request's JSON object body under a byte limit, counting the bytes that actually arrive.
+
+import { InvalidInputError } from "../../actors/errors.ts";
+import { HttpError } from "./errors.ts";
+
+/**
+ * Read the body as a JSON object of at most `maxBytes` bytes. A declared
+ * `Content-Length` over the limit is refused before reading, and reading stops
+ * (and cancels the body) as soon as more bytes arrive than allowed, whatever
+ * the header said.
+ *
+ * Throws an {@linkcode HttpError}: 413 `payload_too_large`, 400
+ * `invalid_json` (empty, not UTF-8, not JSON); or an `InvalidInputError` for
+ * JSON that is not an object.
+ *
+ * @example
+ * ```ts
+ * import { readJsonObject } from "./read_json.ts";
+ *
+ * const request = new Request("http://localhost/", { method: "POST", body: '{"content":"hi"}' });
+ * const body = await readJsonObject(request, 1024);
+ * console.assert(body.content === "hi");
+ * ```
+ */
+export async function readJsonObject(
+  request: Request,
+  maxBytes: number,
+): Promise<Record<string, unknown>> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) throw tooLarge(maxBytes, `${declared} bytes`);
+  const bytes = await readLimited(request.body, maxBytes);
+
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new HttpError(400, "invalid_json", "Cannot parse the body: it is not valid UTF-8", {
+      cause: error,
+    });
+  }
+  if (text.trim() === "") {
+    throw new HttpError(
+      400,
+      "invalid_json",
+      'Cannot parse the body: it is empty; send a JSON object such as {"content":"hi"}',
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new HttpError(400, "invalid_json", `Cannot parse the body as JSON: ${reason}`, {
+      cause: error,
+    });
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    const kind = value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+    throw new InvalidInputError(
+      "body",
+      `Cannot read the body: it must be a JSON object, current value is ${kind}`,
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+async function readLimited(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel();
+        throw tooLarge(maxBytes, `more than ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+function tooLarge(maxBytes: number, current: string): HttpError {
+  return new HttpError(
+    413,
+    "payload_too_large",
+    `Cannot read the body: it must be at most ${maxBytes} bytes, current size is ${current}`,
+  );
+}

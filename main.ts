@@ -1,0 +1,173 @@
+// The standalone server's entry script: reads the configuration, serves the HTTP API, shuts down on a signal.
+
+import { CONFIG_ENV_VARS, LOG_LEVELS, type LogLevel, parseConfig } from "./actors/config.ts";
+import { InvalidInputError } from "./actors/errors.ts";
+import { createRuntime } from "./actors/runtime.ts";
+import { createHandler } from "./adapters/http/handler.ts";
+import { memoryBus } from "./adapters/bus/memory_bus.ts";
+import { mockLlm } from "./adapters/llm/mock_llm.ts";
+import { memoryStore } from "./adapters/store/memory_store.ts";
+
+// Runs in flight get this long to finish when a signal asks the server to stop.
+const SHUTDOWN_GRACE_MS = 10_000;
+// After the runtime has stopped, a client that stops reading cannot hold the exit up longer.
+const CONNECTION_DRAIN_MS = 5_000;
+
+type Log = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
+
+/**
+ * Start the standalone server: parse the configuration from the `TROUPE_*`
+ * variables and `args`, serve the HTTP API, and on SIGINT or SIGTERM stop
+ * accepting, let runs finish (10 s), close the runtime and exit 0. A bad
+ * setting prints one JSON error line naming it and exits 2.
+ *
+ * Run it as a script (`deno task start`, or `deno run` with the start task's flags on this file).
+ *
+ * @example A bad setting stops start-up with exit code 2 and a line naming it
+ * ```ts
+ * const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+ *   args: ["run", "--allow-env", import.meta.resolve("./main.ts"), "--port", "abc"],
+ *   stdout: "null",
+ *   stderr: "piped",
+ * }).output();
+ * const line = JSON.parse(new TextDecoder().decode(stderr));
+ * console.assert(code === 2 && line.level === "error" && line.setting === "--port");
+ * ```
+ */
+export async function main(args: string[]): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(readEnv(), args);
+  } catch (error) {
+    if (!(error instanceof InvalidInputError)) throw error;
+    writeLog("error", error.message, { setting: error.field });
+    Deno.exit(2);
+  }
+  const log = logger(config.logLevel);
+
+  const llm = mockLlm();
+  const runtime = createRuntime({
+    llm,
+    bus: memoryBus(),
+    store: memoryStore(),
+    policy: config.policy,
+    debounceMs: config.debounceMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxActiveSessions: config.maxActiveSessions,
+    onError: (error, context) =>
+      log("error", "history write failed", { ...context, error: errorText(error) }),
+  });
+  let draining = false;
+  const handler = createHandler({
+    runtime,
+    maxBodyBytes: config.maxBodyBytes,
+    isDraining: () => draining,
+    onError: (error, request) =>
+      log("error", "request failed", {
+        method: request.method,
+        path: new URL(request.url).pathname,
+        error: errorText(error),
+      }),
+  });
+
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: config.host,
+      port: config.port,
+      handler,
+      onListen: ({ hostname, port }) => {
+        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+        log("info", "troupe listening", {
+          url: `http://${host}:${port}`,
+          llm: llm.name,
+          store: "memory",
+          bus: "memory",
+        });
+        if (isLoopback(config.host)) {
+          log("info", 'bound to loopback only, with no auth: every caller is in org "default"');
+        } else {
+          log(
+            "warn",
+            "bound to a non-loopback address with no auth: anyone who can reach it can use every session",
+            { host: config.host },
+          );
+        }
+      },
+    });
+  } catch (error) {
+    log("error", `Cannot start: cannot listen on ${config.host}:${config.port}`, {
+      error: errorText(error),
+      hint: error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied
+        ? `allow it with --allow-net=${config.host}`
+        : undefined,
+    });
+    await runtime.shutdown({ graceMs: 0 });
+    Deno.exit(1);
+  }
+
+  async function stop(signal: Deno.Signal): Promise<void> {
+    draining = true;
+    log("info", "troupe shutting down", { signal, graceMs: SHUTDOWN_GRACE_MS });
+    try {
+      // Stop accepting first. Requests in flight end once the runtime has settled their runs,
+      // so the server's own drain is awaited after the runtime's.
+      const stopped = server.shutdown();
+      await runtime.shutdown({ graceMs: SHUTDOWN_GRACE_MS });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        stopped,
+        new Promise<void>((resolve) => timer = setTimeout(resolve, CONNECTION_DRAIN_MS)),
+      ]);
+      clearTimeout(timer);
+      log("info", "troupe stopped");
+      Deno.exit(0);
+    } catch (error) {
+      log("error", "shutdown failed", { error: errorText(error) });
+      Deno.exit(1);
+    }
+  }
+
+  let stopping = false;
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) {
+    Deno.addSignalListener(signal, () => {
+      if (stopping) {
+        log("warn", "second signal: exiting without waiting", { signal });
+        Deno.exit(1);
+      }
+      stopping = true;
+      void stop(signal);
+    });
+  }
+  await server.finished;
+}
+
+/** Read exactly the variables the configuration uses, so a narrow `--allow-env` suffices. */
+function readEnv(): Record<string, string | undefined> {
+  return Object.fromEntries(CONFIG_ENV_VARS.map((name) => [name, Deno.env.get(name)]));
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function logger(minimum: LogLevel): Log {
+  const threshold = LOG_LEVELS.indexOf(minimum);
+  return (level, msg, fields) => {
+    if (LOG_LEVELS.indexOf(level) >= threshold) writeLog(level, msg, fields);
+  };
+}
+
+/** One structured log line on stderr; fields that are `undefined` are left out. */
+function writeLog(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
+  console.error(JSON.stringify({ level, msg, ...fields }));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+if (import.meta.main) await main(Deno.args);

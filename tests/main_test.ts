@@ -1,0 +1,146 @@
+// Entry-script tests: start main.ts as `deno task start` would, talk to it over HTTP, stop it with a signal.
+
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { CONFIG_ENV_VARS } from "../actors/config.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const START_TIMEOUT_MS = 20_000;
+
+/** The start task's `deno run` flags, read from deno.json so the test runs exactly them. */
+async function startFlags(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
+  const words = (config.tasks.start as string).trim().split(/\s+/);
+  assertEquals(words.slice(0, 2), ["deno", "run"]);
+  assertEquals(words.at(-1), "mod.ts");
+  const flags = words.slice(2, -1);
+  assert(!flags.includes("-A") && !flags.includes("--allow-all"), "start runs with narrow flags");
+  return flags;
+}
+
+/** Start main.ts with the start task's flags; every TROUPE_* variable not given is set empty (unset). */
+function spawnMain(flags: string[], env: Record<string, string>): Deno.ChildProcess {
+  const unset = Object.fromEntries(CONFIG_ENV_VARS.map((name) => [name, ""]));
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, "main.ts"],
+    cwd: ROOT,
+    env: { ...unset, ...env },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Reads JSON log lines from a stream, remembering every line seen. */
+function logReader(stream: ReadableStream<Uint8Array>) {
+  const lines: string[] = [];
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+
+  /** Read until a line satisfies `match`, or fail after `timeoutMs`. */
+  async function waitFor(
+    match: (entry: Record<string, unknown>) => boolean,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new Error(`Timed out after ${timeoutMs} ms; log so far:\n${lines.join("\n")}`)),
+        timeoutMs,
+      );
+    });
+    try {
+      while (true) {
+        let newline: number;
+        while ((newline = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          lines.push(line);
+          const entry = JSON.parse(line);
+          if (match(entry)) return entry;
+        }
+        const { done, value } = await Promise.race([reader.read(), timeout]);
+        if (done) throw new Error(`The log ended first; log:\n${lines.join("\n")}`);
+        buffered += value;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Read everything that is left (the process has exited or is exiting). */
+  async function rest(): Promise<string[]> {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffered += value;
+    }
+    lines.push(...buffered.split("\n").filter((line) => line !== ""));
+    buffered = "";
+    return lines;
+  }
+
+  return { waitFor, rest, lines };
+}
+
+Deno.test("the start task's --allow-env names exactly the variables the configuration reads", async () => {
+  const allowEnv = (await startFlags()).find((flag) => flag.startsWith("--allow-env="));
+  assert(allowEnv !== undefined, "the start task lists its variables");
+  assertEquals(
+    allowEnv.slice("--allow-env=".length).split(",").sort(),
+    [...CONFIG_ENV_VARS].sort(),
+  );
+});
+
+Deno.test("main.ts serves on TROUPE_PORT=0 with the start task's flags and exits 0 on SIGTERM", async () => {
+  const child = spawnMain(await startFlags(), { TROUPE_PORT: "0" });
+  const log = logReader(child.stderr);
+  let status: Deno.CommandStatus;
+  let lines: string[];
+  try {
+    const listening = await log.waitFor(
+      (entry) => entry.msg === "troupe listening",
+      START_TIMEOUT_MS,
+    );
+    const url = listening.url as string;
+    assert(/^http:\/\/127\.0\.0\.1:\d+$/.test(url), url);
+    assertEquals(
+      { llm: listening.llm, store: listening.store, bus: listening.bus, level: listening.level },
+      { llm: "mock", store: "memory", bus: "memory", level: "info" },
+    );
+    await log.waitFor((entry) => String(entry.msg).includes("no auth"), START_TIMEOUT_MS);
+
+    const sent = await fetch(`${url}/v1/sessions/s1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ content: "hello over the wire" }),
+    });
+    assertEquals(sent.status, 200);
+    const reply = await sent.json();
+    assertEquals([reply.status, reply.text], ["completed", "hello over the wire"]);
+
+    const health = await fetch(`${url}/healthz`);
+    assertEquals([health.status, await health.json()], [200, { status: "ok" }]);
+  } finally {
+    // Stop and reap the child even when an assertion failed, so the failure is what gets reported.
+    child.kill("SIGTERM");
+    status = await child.status;
+    lines = await log.rest();
+  }
+  assertEquals(status.code, 0, lines.join("\n"));
+  const messages = lines.map((line) => JSON.parse(line).msg);
+  assert(messages.includes("troupe shutting down"), lines.join("\n"));
+  assertEquals(messages.at(-1), "troupe stopped");
+});
+
+Deno.test("main.ts refuses TROUPE_PORT=abc: a non-zero exit and one JSON line naming TROUPE_PORT", async () => {
+  const child = spawnMain(await startFlags(), { TROUPE_PORT: "abc" });
+  const [status, lines] = await Promise.all([child.status, logReader(child.stderr).rest()]);
+  assertEquals(status.code, 2);
+  assertEquals(lines.length, 1, lines.join("\n"));
+  const entry = JSON.parse(lines[0]!);
+  assertEquals(entry.level, "error");
+  assertEquals(entry.setting, "TROUPE_PORT");
+  assert(String(entry.msg).includes("TROUPE_PORT"), entry.msg);
+  assert(String(entry.msg).includes("0 to 65535"), entry.msg);
+});
