@@ -17,6 +17,8 @@ export type {
 export {
   type Batch,
   buildPrompt,
+  type LlmDoneEvent,
+  type LlmFailedEvent,
   type LlmRunInput,
   type LlmRunOutput,
   type MessageReceivedEvent,

@@ -19,7 +19,6 @@ import type {
   Batch,
   LlmDoneEvent,
   LlmRunInput,
-  LlmRunOutput,
   SessionContext,
   SessionEmitted,
   SessionMachineEvent,

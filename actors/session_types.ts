@@ -52,29 +52,41 @@ export interface SessionContext extends SessionMachineInput {
 
 /** A message arrived. `run` is the id to give a run this message forms. */
 export interface MessageReceivedEvent {
+  /** What happened: `message.received`. */
   type: "message.received";
+  /** The message: id, content and arrival time. */
   message: Omit<QueuedMessage, "committed">;
+  /** The policy that applies to it. */
   policy: Policy;
+  /** The id a run formed by this message gets (or the run whose call ended). */
   run: string;
 }
 
 /** Stop the run in flight and drop every queued message. */
 export interface SessionCancelEvent {
+  /** What happened: `session.cancel`. */
   type: "session.cancel";
+  /** `cancelled` (the stop button) or `shutdown`. */
   reason: "cancelled" | "shutdown";
 }
 
 /** The LLM call of run `run` answered. */
 export interface LlmDoneEvent {
+  /** What happened: `llm.done`. */
   type: "llm.done";
+  /** The run whose call ended. */
   run: string;
+  /** What the call returned. */
   output: LlmRunOutput;
 }
 
 /** The LLM call of run `run` failed (not sent for a call that was stopped). */
 export interface LlmFailedEvent {
+  /** What happened: `llm.failed`. */
   type: "llm.failed";
+  /** The run whose call ended. */
   run: string;
+  /** Why the call failed. */
   error: unknown;
 }
 
@@ -85,11 +97,15 @@ export type SessionMachineEvent =
   | LlmDoneEvent
   | LlmFailedEvent;
 
-/** What the LLM actor is given: one run's call. */
+/** What the LLM call is given: one run's prompt and identity. */
 export interface LlmRunInput {
+  /** The org of the session. */
   org: string;
+  /** The session. */
   session: string;
+  /** The run id. */
   run: string;
+  /** The prompt: system, history, then the run's joined turn. */
   messages: ChatMessage[];
   /** The message ids the run answers, in order. */
   answered: string[];
@@ -97,8 +113,9 @@ export interface LlmRunInput {
   live: string;
 }
 
-/** What the LLM actor returns. */
+/** What the LLM call returns. */
 export interface LlmRunOutput {
+  /** The provider's completion. */
   completion: LlmCompletion;
   /** When the call finished, in ms since the epoch. */
   finishedAt: number;

@@ -10,7 +10,8 @@
 // sessions next to the promise-chain baseline in the same run. Takes ~1 minute.
 
 import { createActor } from "xstate";
-import { createRuntime, mockLlm, sessionMachine, type Store } from "../mod.ts";
+import { createRuntime, mockLlm, type Store } from "../mod.ts";
+import { sessionMachine } from "../actors/mod.ts";
 import {
   burst,
   drive,
