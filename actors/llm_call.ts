@@ -31,8 +31,9 @@ export interface LlmCallActions {
  * Make the `startCall` and `stopCall` actions of the session machine. Each
  * call gets its own `AbortController`; leaving the `running` state aborts it,
  * the provider's `fetch` with it, and nothing the stopped call produces
- * reaches the actor: its deltas are dropped and its outcome is not sent. Every
- * call records usage: reported counts when it completed, an estimate (prompt
+ * reaches the actor: its deltas are dropped and its outcome is not sent. A
+ * run superseded within the tick it started never reaches the provider. Every
+ * call made records usage: reported counts when it completed, an estimate (prompt
  * plus the text streamed so far) when it was cancelled or failed.
  *
  * The call is not an invoked child actor: creating, registering and stopping
@@ -68,14 +69,20 @@ export function llmCallActions(deps: LlmCallDeps): LlmCallActions {
       const controller = new AbortController();
       const { signal } = controller;
       inFlight.set(self, controller);
-      call(input, signal).then((output) => {
+      // Call on the next microtask: messages that arrive in the same tick (a
+      // burst, or messages queued behind an activation) supersede this run
+      // before any upstream request is made, so a burst costs one call.
+      queueMicrotask(() => {
         if (signal.aborted) return;
-        inFlight.delete(self);
-        self.send({ type: "llm.done", run: input.run, output });
-      }, (error) => {
-        if (signal.aborted) return;
-        inFlight.delete(self);
-        self.send({ type: "llm.failed", run: input.run, error });
+        call(input, signal).then((output) => {
+          if (signal.aborted) return;
+          inFlight.delete(self);
+          self.send({ type: "llm.done", run: input.run, output });
+        }, (error) => {
+          if (signal.aborted) return;
+          inFlight.delete(self);
+          self.send({ type: "llm.failed", run: input.run, error });
+        });
       });
     },
     stopCall({ self }) {

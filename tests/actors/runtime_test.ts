@@ -359,7 +359,7 @@ Deno.test("session settings override the policy for one session", async () => {
   await clock.advance(100);
   assertEquals((await Promise.all(fifo)).map((r) => r.status), ["completed", "completed"]);
   assertEquals((await Promise.all(merged)).map((r) => r.status), ["superseded", "completed"]);
-  assertEquals(llm.stats.calls, 4, "fifo: two calls; merge: one aborted, one merged");
+  assertEquals(llm.stats.calls, 3, "fifo: two calls; merge: one call for both");
   await runtime.close();
 });
 
@@ -424,4 +424,19 @@ Deno.test("bad runtime options stop creation with a message naming the option", 
       `expected an error for ${name}`,
     );
   }
+});
+
+Deno.test("a burst sent in one tick makes one provider call under merge, even without debounce", async () => {
+  const { clock, llm, runtime, events } = setup({ latencyMs: 200 });
+  const replies = ["a", "b", "c", "d", "e"].map((content) =>
+    runtime.send({ session: "s", content })
+  );
+  await clock.advance(200);
+  const settled = await Promise.all(replies);
+  assertEquals(llm.stats.calls, 1, "superseded runs of the same tick never reach the provider");
+  assertEquals(settled.at(-1)!.text, "a\n---\nb\n---\nc\n---\nd\n---\ne");
+  assertEquals(settled.slice(0, 4).map((r) => r.status), Array(4).fill("superseded"));
+  await runtime.close();
+  assertEquals(events.filter((e) => e.type === "usage.recorded").length, 1);
+  assertEquals(events.filter((e) => e.type === "run.superseded").length, 4, "still audited");
 });
