@@ -1,6 +1,6 @@
 // The session actor: orders a session's messages, supersedes stale runs and folds bursts into one call.
 
-import { and, enqueueActions, setup } from "xstate";
+import { and, assign, emit, enqueueActions, setup } from "xstate";
 import type { HistoryEntry } from "./ports.ts";
 import type { Reply, ReplyStatus } from "./reply.ts";
 import { toReplyError } from "./reply_error.ts";
@@ -19,6 +19,7 @@ import type {
   Batch,
   LlmDoneEvent,
   LlmRunInput,
+  MessageReceivedEvent,
   SessionContext,
   SessionEmitted,
   SessionMachineEvent,
@@ -127,20 +128,22 @@ export const sessionMachine = setup({
       throw new Error("Cannot run: no `stopCall` action was provided to the session machine");
     },
     /** Announce the message; every accepted or refused message is received first. */
-    announce: enqueueActions(({ event, enqueue }) => {
-      if (event.type !== "message.received") return;
-      enqueue.emit(said({
+    announce: emit(({ event }) => {
+      const { message, policy } = event as MessageReceivedEvent;
+      return said({
         type: "message.received",
-        message: event.message.id,
-        policy: event.policy,
-        length: event.message.content.length,
-      }));
+        message: message.id,
+        policy,
+        length: message.content.length,
+      });
     }),
     /** Give the message a run of its own at the end of the queue. */
-    enqueueMessage: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== "message.received") return;
-      const batch: Batch = { run: event.run, messages: [{ ...event.message, committed: false }] };
-      enqueue.assign({ queue: [...context.queue, batch] });
+    enqueueMessage: assign({
+      queue: ({ context, event }) => [...context.queue, batchOf(event as MessageReceivedEvent)],
+    }),
+    /** On an idle session: the message's run is the running one at once. */
+    startAlone: assign({
+      running: ({ event }) => batchOf(event as MessageReceivedEvent),
     }),
     /** Refuse the message; the run in flight (or next) goes on. */
     rejectMessage: enqueueActions(({ context, event, enqueue }) => {
@@ -201,11 +204,11 @@ export const sessionMachine = setup({
       enqueue.assign({ history, running: null, queue: [batch] });
     }),
     /** Move the head of the queue into the running slot. */
-    startHeadBatch: enqueueActions(({ context, enqueue }) => {
-      const [head, ...rest] = context.queue;
-      if (head === undefined) return;
-      enqueue.assign({ running: head, queue: rest });
-    }),
+    startHeadBatch: assign(({ context }) =>
+      context.queue.length === 0
+        ? {}
+        : { running: context.queue[0]!, queue: context.queue.slice(1) }
+    ),
     /** The running run's messages enter history, and the run is announced. */
     commitRunning: enqueueActions(({ context, enqueue }) => {
       const running = context.running;
@@ -306,11 +309,7 @@ export const sessionMachine = setup({
     idle: {
       on: {
         "message.received": [
-          {
-            guard: "noDebounce",
-            target: "running",
-            actions: ["announce", "enqueueMessage", "startHeadBatch"],
-          },
+          { guard: "noDebounce", target: "running", actions: ["announce", "startAlone"] },
           { target: "pending", actions: ["announce", "enqueueMessage"] },
         ],
       },
@@ -390,6 +389,10 @@ export const sessionMachine = setup({
     },
   },
 });
+
+function batchOf(event: MessageReceivedEvent): Batch {
+  return { run: event.run, messages: [{ ...event.message, committed: false }] };
+}
 
 function runInput(context: SessionContext): LlmRunInput {
   const running = context.running!;
