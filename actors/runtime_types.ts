@@ -1,0 +1,148 @@
+// The module API's types: runtime options, what the runtime accepts and returns.
+
+import type { Policy, TroupeEvent } from "./events.ts";
+import type { Clock, EventBus, HistoryEntry, LlmProvider, Store } from "./ports.ts";
+import type { Reply, SendInput, StreamEvent } from "./reply.ts";
+
+/** Settings one session may override. */
+export interface SessionSettings {
+  /** The session's default policy. */
+  policy?: Policy;
+  /** The session's debounce window. */
+  debounceMs?: number;
+}
+
+/** Options of `createRuntime`. The runtime owns the adapters it is given and closes them. */
+export interface RuntimeOptions {
+  /**
+   * The LLM provider.
+   * @default {mockLlm()}
+   */
+  llm?: LlmProvider;
+  /**
+   * Where events go.
+   * @default {memoryBus()}
+   */
+  bus?: EventBus;
+  /**
+   * Where history lives between activations.
+   * @default {memoryStore()}
+   */
+  store?: Store;
+  /**
+   * What happens to a message that arrives while a run is in flight.
+   * @default {"merge"}
+   */
+  policy?: Policy;
+  /**
+   * Per-session settings, looked up when a session is activated.
+   * @default {no overrides}
+   */
+  sessionSettings?: (ref: { org: string; session: string }) => SessionSettings | undefined;
+  /**
+   * Wait this long after a message before starting its run, so a burst becomes one call.
+   * @default {0}
+   */
+  debounceMs?: number;
+  /**
+   * Joins the messages of a merged run into one user turn.
+   * @default {"\n---\n"}
+   */
+  join?: string;
+  /**
+   * A system prompt put before every conversation.
+   * @default {""}
+   */
+  system?: string;
+  /**
+   * Passivate a session after this long without work.
+   * @default {300000}
+   */
+  idleTimeoutMs?: number;
+  /**
+   * At most this many sessions are live at once; the least recently used idle one makes room.
+   * @default {10000}
+   */
+  maxActiveSessions?: number;
+  /**
+   * How many history entries a live session keeps for building prompts.
+   * @default {50}
+   */
+  historyLimit?: number;
+  /**
+   * Longest accepted message, in characters.
+   * @default {100000}
+   */
+  maxContentLength?: number;
+  /**
+   * How many recent message ids are remembered for idempotent sends.
+   * @default {100000}
+   */
+  dedupeWindow?: number;
+  /**
+   * Time and timers (inject one in tests).
+   * @default {systemClock}
+   */
+  clock?: Clock;
+  /**
+   * Called with failures that have no caller to go to (a history write that failed).
+   * @default {writes a JSON line to stderr}
+   */
+  onError?: (error: unknown, context: { org: string; session: string }) => void;
+}
+
+/** Which session to read or act on. */
+export interface SessionRef {
+  /** The org; `"default"` when absent. */
+  org?: string;
+  /** The session. */
+  session: string;
+}
+
+/** A page of a session's history. */
+export interface HistoryInput extends SessionRef {
+  /**
+   * At most this many entries (1–1000).
+   * @default {50}
+   */
+  limit?: number;
+  /** Entries before this cursor (a previous page's `next`). */
+  before?: string;
+}
+
+/** A page of a session's history, oldest first. */
+export interface HistoryResult {
+  /** User messages as sent and assistant answers, oldest first. */
+  messages: HistoryEntry[];
+  /** Cursor for the previous page, or `null`. */
+  next: string | null;
+}
+
+/** Options of {@linkcode Runtime.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * Let runs in flight finish for this long, then abort them.
+   * @default {10000}
+   */
+  graceMs?: number;
+}
+
+/** A running Troupe: send messages to sessions, read their history, stop them. */
+export interface Runtime extends AsyncDisposable {
+  /** Send a message; resolves with its outcome (never rejects for a run's failure). */
+  send(input: SendInput): Promise<Reply>;
+  /** Send a message and receive the answer's text as it is generated, then the reply. */
+  stream(input: SendInput): AsyncIterableIterator<StreamEvent>;
+  /** Read a session's history, newest page first (entries within a page oldest first). */
+  history(input: HistoryInput): Promise<HistoryResult>;
+  /** Stop the run in flight and drop queued messages; resolves with how many callers were told `cancelled`. */
+  cancel(input: SessionRef): Promise<number>;
+  /** Receive every event the runtime emits. */
+  subscribe(handler: (event: TroupeEvent) => void): () => void;
+  /** Stop accepting, let runs finish within `graceMs`, abort the rest, flush and close. */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+  /** Same as `shutdown()`. */
+  close(): Promise<void>;
+  /** How many sessions are live. */
+  readonly activeSessions: number;
+}
