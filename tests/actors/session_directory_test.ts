@@ -8,6 +8,7 @@ import {
   sessionDirectory,
   type SessionDirectoryOptions,
 } from "../../actors/session_directory.ts";
+import { settledYet } from "../_helpers/settled_yet.ts";
 
 /** A fake live session: the test decides whether it is idle and when its stop finishes. */
 interface FakeEntry extends DirectoryEntry {
@@ -63,16 +64,6 @@ function fakeDirectory(
     ...options,
   });
   return { directory, activations };
-}
-
-/** Whether a promise has settled, checked after the microtasks queued so far ran. */
-async function settledYet(promise: Promise<unknown>): Promise<boolean> {
-  const pending = Symbol("pending");
-  const first = await Promise.race([
-    promise.then(() => true, () => true),
-    Promise.resolve(pending),
-  ]);
-  return first !== pending;
 }
 
 function keys(directory: { entries(): IterableIterator<[string, FakeEntry]> }): string[] {

@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { CancelledError, ProviderError } from "../../../actors/errors.ts";
 import type { Clock, LlmRequest } from "../../../actors/ports.ts";
 import { mockLlm } from "../../../adapters/llm/mock_llm.ts";
+import { settledYet } from "../../_helpers/settled_yet.ts";
 
 interface Timer {
   fn: () => void;
@@ -73,16 +74,6 @@ function requestOf(...contents: string[]): LlmRequest {
 
 function call(): { signal: AbortSignal } {
   return { signal: new AbortController().signal };
-}
-
-/** Whether a promise has settled, checked after the microtasks queued so far ran. */
-async function settledYet(promise: Promise<unknown>): Promise<boolean> {
-  const pending = Symbol("pending");
-  const first = await Promise.race([
-    promise.then(() => true, () => true),
-    Promise.resolve(pending),
-  ]);
-  return first !== pending;
 }
 
 Deno.test("mockLlm echoes the last user turn, whatever follows it", async () => {
