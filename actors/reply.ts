@@ -51,7 +51,10 @@ export interface SendInput {
   session: string;
   /** The text of the message. */
   content: string;
-  /** The caller's own id for the message; sending the same id again returns the first outcome. */
+  /**
+   * The caller's own id for the message; sending the same id again returns the first
+   * outcome without a second run (a `rejected` message left no trace: its id may be sent again).
+   */
   id?: string;
   /** The policy for this message; the session's or the runtime's when absent. */
   policy?: Policy;

@@ -184,6 +184,8 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     const reply = new Promise<Reply>((resolve) => resolveReply = resolve);
     const target: Caller = {
       settle: (r) => {
+        // A refused message left no trace, so the same id may be sent again.
+        if (r.status === "rejected") outcomes.delete(outcomeKey);
         resolveReply(r);
         caller?.settle(r);
       },
@@ -276,7 +278,12 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
 
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
     if (closing !== null) return closing;
-    const graceMs = option("graceMs", shutdownOptions.graceMs, 10_000, 0);
+    let graceMs: number;
+    try {
+      graceMs = option("graceMs", shutdownOptions.graceMs, 10_000, 0, "shut down");
+    } catch (error) {
+      return Promise.reject(error);
+    }
     closing = (async () => {
       clock.clearTimeout(sweepTimer);
       if (unsettled > 0) {
@@ -316,11 +323,17 @@ function keyOf(org: string, session: string): string {
   return `${org}\u0000${session}`;
 }
 
-function option(name: string, value: number | undefined, fallback: number, min: number): number {
+function option(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  action = "create the runtime",
+): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
     throw new RangeError(
-      `Cannot create the runtime: ${name} must be a number >= ${min}, current value is ${value}`,
+      `Cannot ${action}: ${name} must be a number >= ${min}, current value is ${value}`,
     );
   }
   return value;

@@ -440,3 +440,29 @@ Deno.test("a burst sent in one tick makes one provider call under merge, even wi
   assertEquals(events.filter((e) => e.type === "usage.recorded").length, 1);
   assertEquals(events.filter((e) => e.type === "run.superseded").length, 4, "still audited");
 });
+
+Deno.test("a rejected message left no trace, so its id can be sent again once the session is free", async () => {
+  const { clock, llm, runtime } = setup({ latencyMs: 10 });
+  const first = runtime.send({ session: "s", content: "busy" });
+  const refused = await runtime.send({
+    session: "s",
+    content: "retry me",
+    id: "r-1",
+    policy: "reject",
+  });
+  assertEquals(refused.status, "rejected");
+  await clock.advance(10);
+  await first;
+  const retried = runtime.send({ session: "s", content: "retry me", id: "r-1", policy: "reject" });
+  await clock.advance(10);
+  assertEquals((await retried).status, "completed");
+  assertEquals(llm.stats.calls, 2);
+  await runtime.close();
+});
+
+Deno.test("shutdown with a bad grace period rejects, naming it, and shuts nothing down", async () => {
+  const { runtime } = setup();
+  const error = await runtime.shutdown({ graceMs: -1 }).catch((e) => e);
+  assert(error instanceof RangeError && error.message.startsWith("Cannot shut down: graceMs"));
+  await runtime.close();
+});
