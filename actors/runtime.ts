@@ -86,7 +86,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   }
 
   const nextId = idGenerator(clock);
-  const outcomes = new Map<string, Promise<Reply>>();
+  // Idempotency: every message in flight, and the newest `dedupeWindow` settled outcomes.
+  const inFlight = new Map<string, Promise<Reply>>();
+  const recent = new Map<string, Promise<Reply>>();
   let unsettled = 0;
   let onAllSettled: (() => void) | null = null;
   let closing: Promise<void> | null = null;
@@ -176,7 +178,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
 
     const key = keyOf(org, session);
     const outcomeKey = `${key}\u0000${id}`;
-    const prior = outcomes.get(outcomeKey);
+    const prior = inFlight.get(outcomeKey) ?? recent.get(outcomeKey);
     if (prior !== undefined) return prior;
 
     unsettled++;
@@ -184,8 +186,10 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     const reply = new Promise<Reply>((resolve) => resolveReply = resolve);
     const target: Caller = {
       settle: (r) => {
+        const outcome = inFlight.get(outcomeKey);
+        inFlight.delete(outcomeKey);
         // A refused message left no trace, so the same id may be sent again.
-        if (r.status === "rejected") outcomes.delete(outcomeKey);
+        if (r.status !== "rejected" && outcome !== undefined) remember(outcomeKey, outcome);
         resolveReply(r);
         caller?.settle(r);
       },
@@ -196,15 +200,15 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
 
     const live = directory.get(key);
     if (live !== undefined) {
+      inFlight.set(outcomeKey, reply);
       deliver(live);
-      remember(outcomeKey, reply);
       return reply;
     }
     const activated = directory.acquire(key).then((handle) => {
       deliver(handle);
       return reply;
     }, (error) => {
-      outcomes.delete(outcomeKey);
+      inFlight.delete(outcomeKey);
       if (--unsettled === 0 && onAllSettled !== null) onAllSettled();
       publish(org, session, {
         type: "request.rejected",
@@ -213,14 +217,14 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       });
       throw error;
     });
-    remember(outcomeKey, activated);
+    inFlight.set(outcomeKey, activated);
     return activated;
   }
 
   function remember(key: string, reply: Promise<Reply>): void {
     if (dedupeWindow === 0) return;
-    outcomes.set(key, reply);
-    if (outcomes.size > dedupeWindow) outcomes.delete(outcomes.keys().next().value!);
+    recent.set(key, reply);
+    if (recent.size > dedupeWindow) recent.delete(recent.keys().next().value!);
   }
 
   function send(input: SendInput): Promise<Reply> {

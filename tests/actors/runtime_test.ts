@@ -466,3 +466,17 @@ Deno.test("shutdown with a bad grace period rejects, naming it, and shuts nothin
   assert(error instanceof RangeError && error.message.startsWith("Cannot shut down: graceMs"));
   await runtime.close();
 });
+
+Deno.test("a duplicate id in flight shares the first outcome even with no dedupe window", async () => {
+  const { clock, llm, runtime } = setup({ latencyMs: 10 }, { dedupeWindow: 0 });
+  const first = runtime.send({ session: "s", content: "once", id: "same" });
+  const again = runtime.send({ session: "s", content: "once", id: "same" });
+  await clock.advance(10);
+  assertEquals(await again, await first);
+  assertEquals(llm.stats.calls, 1);
+  const later = runtime.send({ session: "s", content: "once", id: "same" });
+  await clock.advance(10);
+  assertEquals((await later).status, "completed", "settled outcomes are not kept with window 0");
+  assertEquals(llm.stats.calls, 2);
+  await runtime.close();
+});
