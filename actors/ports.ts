@@ -146,18 +146,79 @@ export type Unsubscribe = () => void;
 /**
  * Carries events from the actors to whoever records them.
  *
- * Failure: `publish` never throws for a valid event; a bus that cannot keep
- * up buffers with a bound and reports backpressure through `flush`, which
- * rejects if events could not be delivered.
+ * Failure: `publish` never throws and never drops an event. A bus that
+ * cannot deliver (its server is down) keeps undelivered events in a buffer
+ * and reports it through `saturated()` once the buffer reaches its bound; the
+ * runtime then refuses new messages (`OverloadedError`) until it drains, so
+ * the buffer stays bounded by the events of runs already in flight. `flush`
+ * rejects if events could not be delivered in the end.
  */
 export interface EventBus {
   /** Hand over one event. */
   publish(event: TroupeEvent): void;
-  /** Receive every event published after this call. */
+  /** Receive every event published after this call (live, in-process observers). */
   subscribe(handler: (event: TroupeEvent) => void): Unsubscribe;
+  /**
+   * Durable, at-least-once consumption by a named group (the persisters): an
+   * event is handed to one member of the group, in batches, and delivered
+   * again until a member acknowledges it. Iteration ends when the signal aborts.
+   */
+  consume?(group: string, options: ConsumeOptions): AsyncIterable<Delivery[]>;
+  /** True while the buffer of undelivered events is at its bound. */
+  saturated?(): boolean;
   /** Resolve once every event published so far has been delivered. */
   flush(): Promise<void>;
   /** Flush and release. */
+  close(): Promise<void>;
+}
+
+/** How a consumer group pulls. */
+export interface ConsumeOptions {
+  /** Stops the consumption; the iterator then ends. */
+  signal: AbortSignal;
+  /** At most this many deliveries a batch. */
+  batchSize: number;
+  /** Hand over a partial batch after waiting this long, in ms. */
+  maxWaitMs: number;
+}
+
+/** One event delivered to a durable consumer. */
+export interface Delivery {
+  /** The event as received: a persister validates it before storing it. */
+  readonly data: unknown;
+  /** 1 on the first delivery, more when it is delivered again. */
+  readonly attempt: number;
+  /** It is stored: never deliver it again. Call only after the write committed. */
+  ack(): Promise<void>;
+  /** It is not stored: deliver it again after `delayMs`. */
+  nak(delayMs?: number): void;
+}
+
+/** An event that failed validation, kept with the reason instead of blocking the stream. */
+export interface DeadLetter {
+  /** The event's id, when it had a usable one. */
+  id: string | null;
+  /** The data as received, serialised as JSON. */
+  data: string;
+  /** Why it was refused. */
+  reason: string;
+  /** When it was refused, in ms since the epoch. */
+  ts: number;
+}
+
+/**
+ * Where events end up: usage and audit records, written in batches.
+ *
+ * Failure: a rejected promise, and then nothing of the batch was written (one
+ * transaction). Writing an event whose id is already stored does nothing, so
+ * a redelivered batch never counts twice.
+ */
+export interface EventStore {
+  /** Write a batch in one transaction; returns how many events were new. */
+  writeEvents(events: TroupeEvent[]): Promise<number>;
+  /** Keep events that failed validation. */
+  writeDeadLetters(letters: DeadLetter[]): Promise<void>;
+  /** Release what the store holds. */
   close(): Promise<void>;
 }
 

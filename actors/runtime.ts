@@ -4,7 +4,7 @@ import { memoryBus } from "../adapters/bus/memory_bus.ts";
 import { mockLlm } from "../adapters/llm/mock_llm.ts";
 import { memoryStore } from "../adapters/store/memory_store.ts";
 import { systemClock } from "./clock.ts";
-import { InvalidInputError, ShutdownError } from "./errors.ts";
+import { InvalidInputError, OverloadedError, ShutdownError } from "./errors.ts";
 import type { EventBody, TroupeEvent } from "./events.ts";
 import { idGenerator } from "./ids.ts";
 import { llmCallActions } from "./llm_call.ts";
@@ -175,6 +175,12 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       ? undefined
       : checkPolicy("policy", input.policy, "send");
     if (closing !== null) throw new ShutdownError("Cannot send: the runtime is shutting down");
+    if (bus.saturated?.() === true) {
+      throw new OverloadedError(
+        "Cannot send: events cannot be delivered right now and the event buffer is full",
+        1000,
+      );
+    }
 
     const key = keyOf(org, session);
     const outcomeKey = `${key}\u0000${id}`;

@@ -480,3 +480,32 @@ Deno.test("a duplicate id in flight shares the first outcome even with no dedupe
   assertEquals(llm.stats.calls, 2);
   await runtime.close();
 });
+
+Deno.test("a saturated bus makes the runtime refuse new messages instead of losing events", async () => {
+  const clock = manualClock();
+  let saturated = false;
+  const delivered: TroupeEvent[] = [];
+  const bus = {
+    publish: (event: TroupeEvent) => void delivered.push(event),
+    subscribe: () => () => {},
+    saturated: () => saturated,
+    flush: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  await using runtime = createRuntime({ clock, bus, llm: mockLlm({ clock }) });
+  const ok = runtime.send({ session: "s", content: "before" });
+  await clock.advance(0);
+  assertEquals((await ok).status, "completed");
+  saturated = true;
+  const error = await runtime.send({ session: "s", content: "during" }).catch((e) => e);
+  assert(error instanceof OverloadedError && error.message.includes("event buffer"));
+  saturated = false;
+  const after = runtime.send({ session: "s", content: "after" });
+  await clock.advance(0);
+  assertEquals((await after).status, "completed");
+  assertEquals(
+    delivered.filter((e) => e.type === "message.received").length,
+    2,
+    "the refused message never entered the session",
+  );
+});
