@@ -20,12 +20,18 @@
 export {
   CancelledError,
   createRuntime,
+  type EventValidation,
   type HistoryInput,
   type HistoryResult,
   type IdGenerator,
   idGenerator,
   InvalidInputError,
   OverloadedError,
+  type Persister,
+  type PersisterCloseOptions,
+  type PersisterFailure,
+  type PersisterOptions,
+  type PersisterStats,
   POLICIES,
   ProviderError,
   type Reply,
@@ -38,11 +44,13 @@ export {
   type SessionSettings,
   ShutdownError,
   type ShutdownOptions,
+  startPersister,
   type StreamEvent,
   systemClock,
   TroupeError,
   type TroupeErrorCode,
   type TroupeErrorOptions,
+  validateEvent,
 } from "./actors/mod.ts";
 export type * from "./actors/ports.ts";
 export type * from "./actors/events.ts";

@@ -46,3 +46,22 @@ export {
 } from "./errors.ts";
 export { systemClock } from "./clock.ts";
 export { type IdGenerator, idGenerator } from "./ids.ts";
+export {
+  type Persister,
+  type PersisterCloseOptions,
+  type PersisterFailure,
+  type PersisterOptions,
+  type PersisterStats,
+  startPersister,
+} from "./persister.ts";
+export {
+  type DeliveriesReceivedEvent,
+  type PersisterContext,
+  type PersisterEmitted,
+  persisterMachine,
+  type PersisterMachineEvent,
+  type PersisterMachineInput,
+  type PersisterStopEvent,
+} from "./persister_machine.ts";
+export { backoffDelay, writeBatch, type WriteInput, type WriteOutput } from "./persister_write.ts";
+export { type EventValidation, validateEvent } from "./validate_event.ts";
