@@ -1,7 +1,12 @@
 // The in-process event bus: the embedded default, delivering to subscribers off the publisher's stack.
 
+import { systemClock } from "../../actors/clock.ts";
 import type { TroupeEvent } from "../../actors/events.ts";
-import type { EventBus, Unsubscribe } from "../../actors/ports.ts";
+import type { Clock, ConsumeOptions, Delivery, EventBus } from "../../actors/ports.ts";
+import { checkConsumeOptions } from "./_check_consume.ts";
+import { fanOut } from "./_fan_out.ts";
+import { type MemoryGroup, memoryGroup } from "./_memory_group.ts";
+import { logBusError } from "./errors.ts";
 
 /** Options of {@linkcode memoryBus}. */
 export interface MemoryBusOptions {
@@ -10,26 +15,40 @@ export interface MemoryBusOptions {
    * @default {writes a JSON line to stderr}
    */
   onError?: (error: unknown, event: TroupeEvent) => void;
-}
-
-function logSubscriberError(error: unknown, event: TroupeEvent): void {
-  console.error(JSON.stringify({
-    level: "error",
-    msg: "event subscriber failed",
-    type: event.type,
-    org: event.org,
-    session: event.session,
-    error: error instanceof Error ? error.message : String(error),
-  }));
+  /**
+   * Consumer groups that keep every event from the moment the bus is made.
+   * A group not listed here starts keeping events at its first `consume`.
+   * @default {[]}
+   */
+  groups?: string[];
+  /**
+   * `saturated()` turns true once a group's unacknowledged backlog reaches
+   * this many events. Nothing is dropped past it.
+   * @default {10_000}
+   */
+  maxBuffered?: number;
+  /**
+   * The timers behind `maxWaitMs` and nak delays.
+   * @default {systemClock}
+   */
+  clock?: Clock;
 }
 
 /**
  * An in-process bus. `publish` only appends to a buffer; the buffer is handed
  * to subscribers in one go on the next microtask, so a slow subscriber never
  * runs inside a session actor's transition. Events published while nobody is
- * subscribed are dropped: persistence subscribes before the first message.
+ * subscribed are dropped for subscribers.
  *
- * @example
+ * Consumer groups (`consume`) keep events for persisters: a group listed in
+ * `groups` keeps every event published since the bus was made, any other
+ * group every event published since its first `consume` call. Events are
+ * handed out in batches and kept until acked; a nak hands the event out again
+ * after its delay with a higher `attempt`. Nothing survives the process, and
+ * an event handed out that is neither acked nor nak'd is never redelivered.
+ * `saturated()` is true while a group's backlog is at `maxBuffered`.
+ *
+ * @example Observing events
  * ```ts
  * import { memoryBus } from "./memory_bus.ts";
  *
@@ -40,53 +59,76 @@ function logSubscriberError(error: unknown, event: TroupeEvent): void {
  * await bus.flush();
  * console.assert(seen[0] === "session.activated");
  * ```
+ *
+ * @example Consuming as a persister group
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { memoryBus } from "./memory_bus.ts";
+ *
+ * await using bus = memoryBus({ groups: ["usage"] });
+ * bus.publish({ id: "1", ts: 0, org: "o", session: "s", type: "session.activated", historyLength: 0 });
+ * const controller = new AbortController();
+ * for await (const batch of bus.consume!("usage", { signal: controller.signal, batchSize: 100, maxWaitMs: 0 })) {
+ *   assert.equal(batch.length, 1);
+ *   await batch[0]!.ack();
+ *   controller.abort();
+ * }
+ * ```
  */
 export function memoryBus(options: MemoryBusOptions = {}): EventBus & AsyncDisposable {
-  const { onError = logSubscriberError } = options;
-  const handlers = new Set<(event: TroupeEvent) => void>();
-  let buffer: TroupeEvent[] = [];
-  let scheduled = false;
+  const { onError = logBusError, groups: initial = [], maxBuffered = 10_000, clock = systemClock } =
+    options;
+  if (!Number.isInteger(maxBuffered) || maxBuffered < 1) {
+    throw new RangeError(
+      `Cannot create the memory bus: maxBuffered must be a positive integer, current value is ${maxBuffered}`,
+    );
+  }
+  const fan = fanOut(onError);
+  const groups = new Map<string, MemoryGroup>();
+  for (const name of initial) groups.set(name, memoryGroup(clock));
   let closed = false;
 
-  function deliver(): void {
-    scheduled = false;
-    const events = buffer;
-    buffer = [];
-    for (const event of events) {
-      for (const handler of handlers) {
-        try {
-          handler(event);
-        } catch (error) {
-          onError(error, event);
-        }
-      }
-    }
-  }
-
   function publish(event: TroupeEvent): void {
-    if (closed || handlers.size === 0) return;
-    buffer.push(event);
-    if (!scheduled) {
-      scheduled = true;
-      queueMicrotask(deliver);
-    }
+    if (closed) return;
+    fan.publish(event);
+    for (const group of groups.values()) group.push(event);
   }
 
-  function subscribe(handler: (event: TroupeEvent) => void): Unsubscribe {
-    handlers.add(handler);
-    return () => handlers.delete(handler);
+  function consume(name: string, consumeOptions: ConsumeOptions): AsyncIterable<Delivery[]> {
+    checkConsumeOptions(consumeOptions);
+    let group = groups.get(name);
+    if (group === undefined) {
+      group = memoryGroup(clock);
+      if (closed) group.close();
+      else groups.set(name, group);
+    }
+    return group.take(consumeOptions);
+  }
+
+  function saturated(): boolean {
+    for (const group of groups.values()) if (group.backlog() >= maxBuffered) return true;
+    return false;
   }
 
   function flush(): Promise<void> {
-    if (buffer.length > 0) deliver();
+    fan.deliver();
     return Promise.resolve();
   }
 
   async function close(): Promise<void> {
     await flush();
     closed = true;
-    handlers.clear();
+    fan.clear();
+    for (const group of groups.values()) group.close();
   }
 
-  return { publish, subscribe, flush, close, [Symbol.asyncDispose]: close };
+  return {
+    publish,
+    subscribe: (handler) => fan.subscribe(handler),
+    consume,
+    saturated,
+    flush,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

@@ -1,8 +1,11 @@
-// Runs the EventBus contract against the in-memory bus, plus what only the memory bus promises.
+// Runs the EventBus contract against the in-memory bus, plus what only the memory bus promises (groups too).
 
 import assert from "node:assert/strict";
 import type { TroupeEvent } from "../../../actors/events.ts";
+import type { Delivery } from "../../../actors/ports.ts";
 import { memoryBus } from "../../../adapters/bus/memory_bus.ts";
+import { manualClock } from "../../_helpers/manual_clock.ts";
+import { settledYet } from "../../_helpers/settled_yet.ts";
 import { runBusContract } from "../../contracts/bus_contract.ts";
 
 runBusContract({ name: "memory", create: memoryBus });
@@ -69,4 +72,130 @@ Deno.test("memory bus: publish after close neither throws nor delivers", async (
   bus.publish(activated(1));
   await bus.flush();
   assert.deepEqual(seen, []);
+});
+
+/** Pulls the next batch of a consumption, or `undefined` once it ended. */
+async function nextBatch(
+  iterator: AsyncIterator<Delivery[]>,
+): Promise<Delivery[] | undefined> {
+  const result = await iterator.next();
+  return result.done ? undefined : result.value;
+}
+
+function ids(batch: Delivery[] | undefined): string[] {
+  return (batch ?? []).map((delivery) => (delivery.data as TroupeEvent).id);
+}
+
+Deno.test("memory bus: a listed group keeps events published before its first consume", async () => {
+  await using bus = memoryBus({ groups: ["usage"] });
+  for (let n = 1; n <= 5; n++) bus.publish(activated(n));
+  const controller = new AbortController();
+  const batches = bus.consume!("usage", { signal: controller.signal, batchSize: 2, maxWaitMs: 0 })
+    [Symbol.asyncIterator]();
+  assert.deepEqual(ids(await nextBatch(batches)), ["e1", "e2"]);
+  assert.deepEqual(ids(await nextBatch(batches)), ["e3", "e4"]);
+  const last = await nextBatch(batches);
+  assert.deepEqual(ids(last), ["e5"]);
+  assert.equal(last![0]!.attempt, 1);
+  controller.abort();
+  assert.equal(await nextBatch(batches), undefined);
+});
+
+Deno.test("memory bus: an unlisted group keeps events from its first consume on", async () => {
+  await using bus = memoryBus();
+  bus.publish(activated(1));
+  const controller = new AbortController();
+  const batches = bus.consume!("late", { signal: controller.signal, batchSize: 10, maxWaitMs: 0 })
+    [Symbol.asyncIterator]();
+  bus.publish(activated(2));
+  assert.deepEqual(ids(await nextBatch(batches)), ["e2"]);
+  controller.abort();
+});
+
+Deno.test("memory bus: each event of a group goes to one member only", async () => {
+  await using bus = memoryBus({ groups: ["g"] });
+  for (let n = 1; n <= 4; n++) bus.publish(activated(n));
+  const controller = new AbortController();
+  const options = { signal: controller.signal, batchSize: 2, maxWaitMs: 0 };
+  const a = bus.consume!("g", options)[Symbol.asyncIterator]();
+  const b = bus.consume!("g", options)[Symbol.asyncIterator]();
+  const seen = [...ids(await nextBatch(a)), ...ids(await nextBatch(b))];
+  assert.deepEqual(seen.sort(), ["e1", "e2", "e3", "e4"]);
+  controller.abort();
+});
+
+Deno.test("memory bus: a partial batch is handed over maxWaitMs after its first event", async () => {
+  const clock = manualClock();
+  await using bus = memoryBus({ groups: ["g"], clock });
+  const controller = new AbortController();
+  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 50 })
+    [Symbol.asyncIterator]();
+  bus.publish(activated(1));
+  const next = nextBatch(batches);
+  await clock.settle();
+  assert.equal(await settledYet(next), false);
+  await clock.advance(50);
+  assert.deepEqual(ids(await next), ["e1"]);
+  controller.abort();
+});
+
+Deno.test("memory bus: a nak'd event comes again after its delay with a higher attempt", async () => {
+  const clock = manualClock();
+  await using bus = memoryBus({ groups: ["g"], clock });
+  bus.publish(activated(1));
+  const controller = new AbortController();
+  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 0 })
+    [Symbol.asyncIterator]();
+  const first = await nextBatch(batches);
+  first![0]!.nak(100);
+  const again = nextBatch(batches);
+  await clock.advance(99);
+  assert.equal(await settledYet(again), false);
+  await clock.advance(1);
+  const second = await again;
+  assert.deepEqual(ids(second), ["e1"]);
+  assert.equal(second![0]!.attempt, 2);
+  await second![0]!.ack();
+  controller.abort();
+});
+
+Deno.test("memory bus: saturated() while a group's unacked backlog is at maxBuffered", async () => {
+  await using bus = memoryBus({ groups: ["g"], maxBuffered: 3 });
+  bus.publish(activated(1));
+  bus.publish(activated(2));
+  assert.equal(bus.saturated!(), false);
+  bus.publish(activated(3));
+  assert.equal(bus.saturated!(), true);
+  const controller = new AbortController();
+  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 0 })
+    [Symbol.asyncIterator]();
+  const batch = await nextBatch(batches);
+  assert.equal(bus.saturated!(), true, "handed out is not acknowledged");
+  await batch![0]!.ack();
+  assert.equal(bus.saturated!(), false);
+  controller.abort();
+});
+
+Deno.test("memory bus: consume ends when its signal aborts or the bus closes", async () => {
+  await using bus = memoryBus();
+  const controller = new AbortController();
+  const aborted = nextBatch(
+    bus.consume!("a", { signal: controller.signal, batchSize: 10, maxWaitMs: 0 })
+      [Symbol.asyncIterator](),
+  );
+  controller.abort();
+  assert.equal(await aborted, undefined);
+  const open = new AbortController();
+  const closing = nextBatch(
+    bus.consume!("b", { signal: open.signal, batchSize: 10, maxWaitMs: 0 })[Symbol.asyncIterator](),
+  );
+  await bus.close();
+  assert.equal(await closing, undefined);
+});
+
+Deno.test("memory bus: consume refuses a batch size that is not a positive integer", () => {
+  const bus = memoryBus();
+  const signal = new AbortController().signal;
+  assert.throws(() => bus.consume!("g", { signal, batchSize: 0, maxWaitMs: 0 }), RangeError);
+  assert.throws(() => bus.consume!("g", { signal, batchSize: 1, maxWaitMs: -1 }), RangeError);
 });

@@ -1,0 +1,130 @@
+// One consumer group of the memory bus: a queue of events handed out in batches and kept until acked.
+
+import type { TroupeEvent } from "../../actors/events.ts";
+import type { Clock, ConsumeOptions, Delivery } from "../../actors/ports.ts";
+
+/** The events a group has yet to see acknowledged. */
+export interface MemoryGroup {
+  /** Keep an event for the group. */
+  push(event: TroupeEvent): void;
+  /** Events ready, handed out and unacked, or waiting for a nak's delay. */
+  backlog(): number;
+  /** Hand out batches to one member until the signal aborts or the group closes. */
+  take(options: ConsumeOptions): AsyncGenerator<Delivery[]>;
+  /** End every member's iteration and cancel nak timers. */
+  close(): void;
+}
+
+interface Pending {
+  event: TroupeEvent;
+  attempt: number;
+}
+
+/**
+ * Makes a group. Members share one queue, so each event goes to one member;
+ * a batch is handed over once it holds `batchSize` events or `maxWaitMs`
+ * after the first one was ready. A nak puts the event back after its delay
+ * with the attempt raised; an event handed out and never settled stays
+ * counted in the backlog (the memory bus has no crash recovery).
+ */
+export function memoryGroup(clock: Clock): MemoryGroup {
+  let ready: Pending[] = [];
+  let head = 0;
+  let outstanding = 0;
+  let closed = false;
+  const wakers = new Set<() => void>();
+  const timers = new Set<unknown>();
+
+  function readyCount(): number {
+    return ready.length - head;
+  }
+
+  function wake(): void {
+    for (const waker of [...wakers]) waker();
+  }
+
+  function push(event: TroupeEvent): void {
+    if (closed) return;
+    ready.push({ event, attempt: 1 });
+    wake();
+  }
+
+  /** Resolve once `enough()` holds, the time is up, the signal aborts or the group closes. */
+  function waitFor(enough: () => boolean, signal: AbortSignal, ms?: number): Promise<void> {
+    if (enough() || closed || signal.aborted || (ms !== undefined && ms <= 0)) {
+      return Promise.resolve();
+    }
+    const { promise, resolve } = Promise.withResolvers<void>();
+    let timer: unknown;
+    const done = () => {
+      wakers.delete(check);
+      signal.removeEventListener("abort", done);
+      if (timer !== undefined) clock.clearTimeout(timer);
+      resolve();
+    };
+    const check = () => {
+      if (enough() || closed) done();
+    };
+    wakers.add(check);
+    signal.addEventListener("abort", done, { once: true });
+    if (ms !== undefined) timer = clock.setTimeout(done, ms);
+    return promise;
+  }
+
+  function delivery(pending: Pending): Delivery {
+    let settled = false;
+    return {
+      data: pending.event,
+      attempt: pending.attempt,
+      ack() {
+        if (!settled) {
+          settled = true;
+          outstanding--;
+        }
+        return Promise.resolve();
+      },
+      nak(delayMs = 0) {
+        if (settled) return;
+        settled = true;
+        const again = () => {
+          timers.delete(timer);
+          outstanding--;
+          if (closed) return;
+          ready.push({ event: pending.event, attempt: pending.attempt + 1 });
+          wake();
+        };
+        const timer = clock.setTimeout(again, Math.max(0, delayMs));
+        timers.add(timer);
+      },
+    };
+  }
+
+  async function* take(options: ConsumeOptions): AsyncGenerator<Delivery[]> {
+    const { signal, batchSize, maxWaitMs } = options;
+    while (!signal.aborted && !closed) {
+      await waitFor(() => readyCount() > 0, signal);
+      if (signal.aborted || closed) return;
+      await waitFor(() => readyCount() >= batchSize, signal, maxWaitMs);
+      if (signal.aborted || closed) return;
+      const count = Math.min(batchSize, readyCount());
+      if (count === 0) continue; // another member took them
+      const batch = ready.slice(head, head + count);
+      head += count;
+      if (head > 1_024 && head * 2 > ready.length) {
+        ready = ready.slice(head);
+        head = 0;
+      }
+      outstanding += count;
+      yield batch.map(delivery);
+    }
+  }
+
+  function close(): void {
+    closed = true;
+    for (const timer of timers) clock.clearTimeout(timer);
+    timers.clear();
+    wake();
+  }
+
+  return { push, backlog: () => readyCount() + outstanding, take, close };
+}

@@ -1,0 +1,236 @@
+// The JetStream event bus: durable, deduplicated publishing and durable pull consumers per persister group.
+
+import { deadline } from "@std/async";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { TroupeEvent } from "../../actors/events.ts";
+import type { ConsumeOptions, Delivery, EventBus } from "../../actors/ports.ts";
+import { consumeGroup } from "./_nats_consumer.ts";
+import { publisher } from "./_nats_publisher.ts";
+import { checkNatsBusOptions, provisionStream } from "./_nats_setup.ts";
+import { fanOut } from "./_fan_out.ts";
+import { BusError, type BusErrorHandler, logBusError } from "./errors.ts";
+import { natsSubject } from "./nats_subject.ts";
+
+/** Options of {@linkcode natsBus}. */
+export interface NatsBusOptions {
+  /** The NATS server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
+  servers: string | string[];
+  /**
+   * The JetStream stream the events go to; created or updated at start.
+   * Letters, digits, `_` and `-` only.
+   * @default {"TROUPE"}
+   */
+  stream?: string;
+  /**
+   * The first token(s) of every subject: events go to
+   * `<subjectPrefix>.<org>.<type>` and the stream takes `<subjectPrefix>.>`.
+   * Dot-separated tokens of letters, digits, `_` and `-`.
+   * @default {"troupe"}
+   */
+  subjectPrefix?: string;
+  /**
+   * How many events may wait for the stream's ack (queued or in flight)
+   * before `saturated()` turns true. Publishing goes on past it: the bound is
+   * what the runtime watches to stop accepting work.
+   * @default {10_000}
+   */
+  maxBuffered?: number;
+  /**
+   * The stream's duplicate window: a message id seen within it is stored once.
+   * @default {120_000}
+   */
+  duplicateWindowMs?: number;
+  /**
+   * How many publishes may await their ack at once.
+   * @default {256}
+   */
+  maxInFlight?: number;
+  /**
+   * How long `close()` waits for unacknowledged events before giving up on them.
+   * @default {10_000}
+   */
+  closeTimeoutMs?: number;
+  /**
+   * How long the server waits for a consumer's ack before delivering again.
+   * @default {30_000}
+   */
+  ackWaitMs?: number;
+  /**
+   * Receives what the bus cannot throw: a subscriber that threw (with its
+   * event), a publish being retried (once per outage, with the first event
+   * concerned), an event published after close, a pull being retried.
+   * @default {writes a JSON line to stderr}
+   */
+  onError?: BusErrorHandler;
+  /**
+   * The connection name the server shows in its monitoring.
+   * @default {"troupe"}
+   */
+  name?: string;
+}
+
+// How long one publish waits for the stream's ack before it is retried.
+const PUBLISH_TIMEOUT_MS = 5_000;
+// How long JetStream API calls (stream and consumer info, acks) wait.
+const API_TIMEOUT_MS = 5_000;
+// Time between reconnect attempts; the client retries forever.
+const RECONNECT_WAIT_MS = 1_000;
+
+/**
+ * A bus over NATS JetStream. At start it connects (reconnecting forever
+ * afterwards) and creates or updates the stream once: subjects
+ * `<subjectPrefix>.>`, file storage, the duplicate window.
+ *
+ * - `publish` never throws and never drops: the event is queued, and a
+ *   background publisher sends it with its id as `Nats-Msg-Id`, up to
+ *   `maxInFlight` awaiting their ack, retrying each with backoff until the
+ *   stream acks it. Its subject is built with `natsSubject` (org and type
+ *   percent-encoded token by token).
+ * - `subscribe` is a local fan-out of the events this process publishes,
+ *   delivered off the publisher's stack like the memory bus.
+ * - `consume(group)` pulls from a durable consumer named after the group and
+ *   survives server restarts; `ack()` waits for the server's confirmation.
+ * - `saturated()` is true while `maxBuffered` events or more await their ack.
+ * - `flush()` resolves once every event published before it is acked.
+ * - `close()` flushes for at most `closeTimeoutMs`, then drains the
+ *   connection; it rejects with a `BusError` (`"undelivered"`) if events were
+ *   left unacknowledged.
+ *
+ * An existing stream keeps its storage and other settings; only its subjects
+ * and duplicate window are brought in line. Rejects with a `BusError`
+ * (`"connect_failed"`) when the server cannot be reached at start or the
+ * stream cannot be provisioned.
+ *
+ * Durability: the stream acks a publish before its file store syncs to disk.
+ * A server crash (`kill -9`) loses nothing acked; for power loss run the
+ * server with `sync_interval: always` or three replicas. The duplicate window
+ * only spans `duplicateWindowMs`, so the store's unique event id remains the
+ * last defence against duplicates.
+ *
+ * @example Options for a local server (connects only when NATS_URL is set)
+ * ```ts
+ * import { natsBus, type NatsBusOptions } from "./nats_bus.ts";
+ *
+ * const url = Deno.env.get("NATS_URL");
+ * const options: NatsBusOptions = { servers: url ?? "nats://127.0.0.1:4222", maxBuffered: 1_000 };
+ * if (url) {
+ *   await using bus = await natsBus(options);
+ *   bus.publish({ id: crypto.randomUUID(), ts: Date.now(), org: "acme", session: "s", type: "session.activated", historyLength: 0 });
+ *   await bus.flush();
+ * }
+ * ```
+ */
+export async function natsBus(options: NatsBusOptions): Promise<EventBus & AsyncDisposable> {
+  const {
+    servers,
+    stream = "TROUPE",
+    subjectPrefix = "troupe",
+    maxBuffered = 10_000,
+    duplicateWindowMs = 120_000,
+    maxInFlight = 256,
+    closeTimeoutMs = 10_000,
+    ackWaitMs = 30_000,
+    onError = logBusError,
+    name = "troupe",
+  } = options;
+  checkNatsBusOptions({
+    servers,
+    stream,
+    subjectPrefix,
+    maxBuffered,
+    duplicateWindowMs,
+    maxInFlight,
+    closeTimeoutMs,
+    ackWaitMs,
+  });
+
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers,
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: RECONNECT_WAIT_MS,
+      noAsyncTraces: true,
+    });
+  } catch (error) {
+    throw new BusError("connect_failed", `Cannot connect to NATS at ${servers}`, { cause: error });
+  }
+  const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS, checkAPI: false });
+  try {
+    await provisionStream(jsm, stream, `${subjectPrefix}.>`, duplicateWindowMs);
+  } catch (error) {
+    await nc.close();
+    throw new BusError("connect_failed", `Cannot create or update the stream ${stream}`, {
+      cause: error,
+    });
+  }
+  const js = jetstream(nc, { timeout: API_TIMEOUT_MS });
+  const fan = fanOut(onError);
+  const outbox = publisher({
+    send: (subject, payload, msgID) =>
+      js.publish(subject, payload, { msgID, timeout: PUBLISH_TIMEOUT_MS }),
+    subjectOf: (event) => natsSubject(subjectPrefix, event),
+    maxInFlight,
+    onError,
+  });
+  const closing = new AbortController();
+  let closed: Promise<void> | undefined;
+
+  function publish(event: TroupeEvent): void {
+    if (closed !== undefined) {
+      onError(new BusError("closed", `Cannot publish event ${event.id}: the bus is closed`), event);
+      return;
+    }
+    fan.publish(event);
+    outbox.enqueue(event);
+  }
+
+  function flush(): Promise<void> {
+    fan.deliver();
+    return outbox.flush();
+  }
+
+  function consume(group: string, consumeOptions: ConsumeOptions): AsyncIterable<Delivery[]> {
+    return consumeGroup(
+      { jsm, js, stream, ackWaitMs, closing: closing.signal, onError },
+      group,
+      consumeOptions,
+    );
+  }
+
+  async function shutdown(): Promise<void> {
+    closing.abort();
+    fan.deliver();
+    await deadline(outbox.flush(), closeTimeoutMs).catch(() => {});
+    const undelivered = outbox.stop();
+    fan.clear();
+    if (undelivered === 0) {
+      await deadline(nc.drain(), closeTimeoutMs).catch(() => {});
+    }
+    if (!nc.isClosed()) await nc.close();
+    if (undelivered > 0) {
+      throw new BusError(
+        "undelivered",
+        `Cannot close the NATS bus cleanly: ${undelivered} events were not acknowledged by the stream`,
+        { undelivered },
+      );
+    }
+  }
+
+  function close(): Promise<void> {
+    closed ??= shutdown();
+    return closed;
+  }
+
+  return {
+    publish,
+    subscribe: (handler) => fan.subscribe(handler),
+    consume,
+    saturated: () => outbox.backlog() >= maxBuffered,
+    flush,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
