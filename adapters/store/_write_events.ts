@@ -1,0 +1,193 @@
+// Writes the rows of one event batch inside a transaction: multi-row VALUES in chunks, or unnest arrays.
+
+import { type Compilable, CompiledQuery, type Kysely, type RawBuilder, sql } from "kysely";
+import type { EventRows } from "./_event_rows.ts";
+import type { AuditEventsTable, Database, RunsTable, UsageEventsTable } from "./schema.ts";
+
+/** How a batch is written. */
+export interface WritePlan {
+  /** `values`: multi-row `INSERT ... VALUES` in chunks; `unnest`: one statement of arrays (PostgreSQL). */
+  mode: "values" | "unnest";
+  /** Most bound parameters one `values` statement may carry. */
+  maxParameters: number;
+}
+
+type Row = Record<string, unknown>;
+type PgType = "text" | "bigint";
+
+// The columns of each table with their PostgreSQL type (for `unnest`), in insert order;
+// `satisfies` keeps each list in step with the schema.
+const AUDIT_TYPES = {
+  id: "text",
+  type: "text",
+  org: "text",
+  session: "text",
+  run: "text",
+  ts: "bigint",
+  body: "text",
+} as const satisfies Record<keyof AuditEventsTable, PgType>;
+const USAGE_TYPES = {
+  id: "text",
+  org: "text",
+  session: "text",
+  run: "text",
+  provider: "text",
+  model: "text",
+  input_tokens: "bigint",
+  output_tokens: "bigint",
+  cached_tokens: "bigint",
+  reasoning_tokens: "bigint",
+  total_tokens: "bigint",
+  source: "text",
+  status: "text",
+  latency_ms: "bigint",
+  ttft_ms: "bigint",
+  messages: "text",
+  ts: "bigint",
+} as const satisfies Record<keyof UsageEventsTable, PgType>;
+const RUN_TYPES = {
+  id: "text",
+  org: "text",
+  session: "text",
+  status: "text",
+  messages: "text",
+  started_at: "bigint",
+  ended_at: "bigint",
+} as const satisfies Record<keyof RunsTable, PgType>;
+
+/** One table a batch writes: its columns, and the insert around a row source. */
+interface TableWrite {
+  /** Column names with their PostgreSQL types, in insert order. */
+  types: Readonly<Record<string, PgType>>;
+  /** The insert with its conflict clause, reading rows from `source`. */
+  build(db: Kysely<Database>, source: RawBuilder<unknown>): Compilable;
+}
+
+const AUDIT: TableWrite = {
+  types: AUDIT_TYPES,
+  build: (db, source) =>
+    db.insertInto("audit_events").columns(keys(AUDIT_TYPES)).expression(source)
+      .onConflict((oc) => oc.column("id").doNothing()),
+};
+
+const USAGE: TableWrite = {
+  types: USAGE_TYPES,
+  build: (db, source) =>
+    db.insertInto("usage_events").columns(keys(USAGE_TYPES)).expression(source)
+      .onConflict((oc) => oc.column("id").doNothing()),
+};
+
+// A run row made by a start keeps any ending already stored; only the start time changes.
+const RUN_STARTS: TableWrite = {
+  types: RUN_TYPES,
+  build: (db, source) =>
+    db.insertInto("runs").columns(keys(RUN_TYPES)).expression(source)
+      .onConflict((oc) =>
+        oc.column("id").doUpdateSet((eb) => ({ started_at: eb.ref("excluded.started_at") }))
+      ),
+};
+
+// An ending replaces the status unless a later ending is already stored (redelivery out of order).
+const RUN_ENDS: TableWrite = {
+  types: RUN_TYPES,
+  build: (db, source) =>
+    db.insertInto("runs").columns(keys(RUN_TYPES)).expression(source)
+      .onConflict((oc) =>
+        oc.column("id").doUpdateSet((eb) => ({
+          status: eb.ref("excluded.status"),
+          messages: eb.ref("excluded.messages"),
+          ended_at: eb.ref("excluded.ended_at"),
+        })).where((eb) =>
+          eb.or([
+            eb("runs.ended_at", "is", null),
+            eb("runs.ended_at", "<=", eb.ref("excluded.ended_at")),
+          ])
+        )
+      ),
+};
+
+/** How many compiled statement shapes a writer keeps. */
+const SHAPE_CACHE_SIZE = 64;
+
+/** Writes the rows of one batch on a transaction; returns how many audit rows were new. */
+export type EventWriter = (trx: Kysely<Database>, rows: EventRows) => Promise<number>;
+
+/**
+ * Makes the function that writes a batch's rows on `trx` (which must be a
+ * transaction). Existing event ids are skipped; run rows are upserted so that
+ * the latest ending wins whatever the arrival order.
+ *
+ * Kysely builds each statement once per shape (table and row count); the
+ * SQL text is kept and later batches of that shape only bind new parameters,
+ * which skips building and compiling a query tree of thousands of values per
+ * batch.
+ */
+export function eventWriter(plan: WritePlan): EventWriter {
+  const shapes = new Map<string, string>();
+
+  /** The SQL text of `table`'s insert for `count` rows (`0`: the unnest form). */
+  function shape(db: Kysely<Database>, name: string, table: TableWrite, count: number): string {
+    const key = `${name}:${count}`;
+    const cached = shapes.get(key);
+    if (cached !== undefined) {
+      // Re-inserted so that the first key is the least recently used one.
+      shapes.delete(key);
+      shapes.set(key, cached);
+      return cached;
+    }
+    const columns = Object.keys(table.types);
+    const source = count === 0
+      ? sql`select * from unnest(${
+        sql.join(columns.map((c) => sql`${sql.val(null)}::${sql.raw(table.types[c]!)}[]`))
+      })`
+      : sql`values ${
+        sql.join(
+          Array.from({ length: count }, () => sql`(${sql.join(columns.map(() => null))})`),
+        )
+      }`;
+    const text = table.build(db, source).compile().sql;
+    if (shapes.size >= SHAPE_CACHE_SIZE) shapes.delete(shapes.keys().next().value!);
+    shapes.set(key, text);
+    return text;
+  }
+
+  async function write(
+    trx: Kysely<Database>,
+    name: string,
+    table: TableWrite,
+    rows: readonly object[],
+  ): Promise<bigint> {
+    if (rows.length === 0) return 0n;
+    const columns = Object.keys(table.types);
+    if (plan.mode === "unnest") {
+      // One parameter per column whatever the row count: the driver sends each array as one value.
+      const parameters = columns.map((column) => rows.map((row) => (row as Row)[column]));
+      const query = CompiledQuery.raw(shape(trx, name, table, 0), parameters);
+      return (await trx.executeQuery(query)).numAffectedRows ?? 0n;
+    }
+    let affected = 0n;
+    const size = Math.max(1, Math.floor(plan.maxParameters / columns.length));
+    for (let start = 0; start < rows.length; start += size) {
+      const chunk = rows.slice(start, start + size);
+      const parameters = [];
+      for (const row of chunk) {
+        for (const column of columns) parameters.push((row as Row)[column]);
+      }
+      const query = CompiledQuery.raw(shape(trx, name, table, chunk.length), parameters);
+      affected += (await trx.executeQuery(query)).numAffectedRows ?? 0n;
+    }
+    return affected;
+  }
+
+  return async (trx, rows) => {
+    const inserted = await write(trx, "audit", AUDIT, rows.audit);
+    await write(trx, "usage", USAGE, rows.usage);
+    await write(trx, "run_starts", RUN_STARTS, rows.runStarts);
+    await write(trx, "run_ends", RUN_ENDS, rows.runEnds);
+    return Number(inserted);
+  };
+}
+
+function keys<T extends object>(types: T): Array<keyof T & string> {
+  return Object.keys(types) as Array<keyof T & string>;
+}

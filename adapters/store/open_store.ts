@@ -1,0 +1,148 @@
+// Opens the SQL store from a URL: PostgreSQL for postgres:// URLs, SQLite for anything else; migrates.
+
+import { Kysely, Migrator, PostgresDialect } from "kysely";
+import pg from "pg";
+import { StoreError } from "./errors.ts";
+import { migrations } from "./migrations/mod.ts";
+import { nodeSqliteDialect } from "./node_sqlite_dialect.ts";
+import { openSqlite } from "./open_sqlite.ts";
+import type { Database } from "./schema.ts";
+import { type SqlStore, sqlStore, type SqlStoreOptions } from "./sql_store.ts";
+
+/**
+ * Options for {@linkcode openStore}; the {@linkcode SqlStoreOptions} apply too.
+ *
+ * @example
+ * ```ts
+ * import type { OpenStoreOptions } from "./open_store.ts";
+ *
+ * const options: OpenStoreOptions = { maxConnections: 20, busyTimeoutMs: 10_000 };
+ * ```
+ */
+export interface OpenStoreOptions extends SqlStoreOptions {
+  /**
+   * PostgreSQL: the most connections the pool opens.
+   *
+   * @default {10}
+   */
+  maxConnections?: number;
+  /**
+   * SQLite: how long a statement waits for another process's lock, in ms.
+   *
+   * @default {5000}
+   */
+  busyTimeoutMs?: number;
+  /**
+   * PostgreSQL: called when an idle pooled connection fails (the server
+   * restarted, a network cut). The pool has already dropped that connection
+   * and opens a new one for the next query, which rejects if the server is
+   * still unreachable; so the default ignores it rather than crash the
+   * process with an unhandled `error` event.
+   *
+   * @default {() => {}}
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
+const POSTGRES_URL = /^postgres(ql)?:\/\//i;
+const INT8_OID = 20;
+
+/**
+ * Opens the SQL store and brings its schema up to date with Kysely's
+ * `Migrator`. A `postgres://` or `postgresql://` URL opens a `pg` pool
+ * (bigint columns come back as numbers); anything else is a SQLite file path,
+ * or `":memory:"`, opened through `node:sqlite` with WAL on. Throws a
+ * `StoreError` (`invalid_url`, or `open_failed` with the cause) that names
+ * the database with any password redacted.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "./open_store.ts";
+ *
+ * await using store = await openStore(":memory:");
+ * await store.writeEvents([{
+ *   id: "e1", type: "session.activated", ts: 1, org: "acme", session: "s1", historyLength: 0,
+ * }]);
+ * const { events } = await store.auditTrail({ org: "acme", session: "s1" });
+ * console.assert(events[0]?.type === "session.activated");
+ * ```
+ */
+export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<SqlStore> {
+  const {
+    maxConnections = 10,
+    busyTimeoutMs = 5000,
+    onConnectionError = () => {},
+    ...storeOptions
+  } = options;
+  if (typeof url !== "string" || url.trim() === "") {
+    throw new StoreError(
+      "invalid_url",
+      `Cannot open the store: the URL must be a postgres:// URL or a SQLite path, current value is ${
+        JSON.stringify(url)
+      }`,
+    );
+  }
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+    throw new RangeError(
+      `Cannot open the store: maxConnections must be a positive integer, current value is ${maxConnections}`,
+    );
+  }
+  const postgres = POSTGRES_URL.test(url);
+  const shown = redactUrl(url);
+  if (postgres && !URL.canParse(url)) {
+    throw new StoreError(
+      "invalid_url",
+      `Cannot open the store: ${shown} is not a valid PostgreSQL URL (postgres://user:password@host:port/database)`,
+    );
+  }
+  const db = new Kysely<Database>({
+    dialect: postgres
+      ? new PostgresDialect({ pool: postgresPool(url, maxConnections, onConnectionError) })
+      : nodeSqliteDialect({ database: () => openSqlite(url, { busyTimeoutMs }) }),
+  });
+  try {
+    const { error } = await new Migrator({ db, provider: migrations }).migrateToLatest();
+    if (error !== undefined) throw error;
+    return sqlStore(db, { dialect: postgres ? "postgres" : "sqlite", ...storeOptions });
+  } catch (error) {
+    await db.destroy();
+    throw new StoreError(
+      "open_failed",
+      `Cannot open the store at ${shown}: ${error instanceof Error ? error.message : error}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The URL with the password, if any, replaced by `***`, for messages and logs.
+ *
+ * @example
+ * ```ts
+ * import { redactUrl } from "./open_store.ts";
+ *
+ * console.assert(redactUrl("postgres://app:s3cret@db:5432/troupe") === "postgres://app:***@db:5432/troupe");
+ * ```
+ */
+export function redactUrl(url: string): string {
+  // Up to the last "@" before the path, so a password holding an unescaped "@" is hidden whole.
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^/]*@/i, "$1:***@");
+}
+
+function postgresPool(
+  connectionString: string,
+  max: number,
+  onConnectionError: (error: Error) => void,
+): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    // Per pool rather than pg.types.setTypeParser, which would change every pool in the process.
+    types: {
+      getTypeParser: (oid: number, format?: "text" | "binary") =>
+        oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format),
+    },
+  });
+  pool.on("error", onConnectionError);
+  return pool;
+}

@@ -1,0 +1,286 @@
+// The SQL store over Kysely: session history and event batches, on SQLite or PostgreSQL.
+
+import type { Kysely } from "kysely";
+import { InvalidInputError } from "../../actors/errors.ts";
+import type { TroupeEvent } from "../../actors/events.ts";
+import type {
+  DeadLetter,
+  EventStore,
+  HistoryEntry,
+  HistoryPage,
+  HistoryQuery,
+  Store,
+} from "../../actors/ports.ts";
+import { decodeSeq, encodeCursor } from "./_cursor.ts";
+import { eventRows } from "./_event_rows.ts";
+import { eventWriter } from "./_write_events.ts";
+import { StoreError } from "./errors.ts";
+import type { Database, MessagesTable } from "./schema.ts";
+import {
+  auditTrail as readAuditTrail,
+  type AuditTrailPage,
+  type AuditTrailQuery,
+  type UsageTotals,
+  usageTotals as sumUsage,
+  type UsageTotalsQuery,
+} from "./sql_queries.ts";
+
+/**
+ * Options for {@linkcode sqlStore}.
+ *
+ * @example
+ * ```ts
+ * import type { SqlStoreOptions } from "./sql_store.ts";
+ *
+ * const options: SqlStoreOptions = { dialect: "postgres", postgresBulk: "values" };
+ * ```
+ */
+export interface SqlStoreOptions {
+  /**
+   * The database the Kysely instance speaks.
+   *
+   * @default {undefined} detected from how the instance compiles a parameter (`$1` is PostgreSQL)
+   */
+  dialect?: "sqlite" | "postgres";
+  /**
+   * Most bound parameters one multi-row insert may carry; larger batches are
+   * split into several statements of the same transaction.
+   *
+   * @default {32766} on SQLite (its compiled-in limit), 65535 on PostgreSQL (the protocol's)
+   */
+  maxParameters?: number;
+  /**
+   * How PostgreSQL writes event batches: `unnest` sends one array per column
+   * (one statement per table whatever the batch size); `values` sends
+   * multi-row `VALUES` in chunks. Ignored on SQLite, which always uses `values`.
+   *
+   * @default {"unnest"}
+   */
+  postgresBulk?: "unnest" | "values";
+}
+
+/**
+ * What {@linkcode sqlStore} returns: the history `Store`, the `EventStore`,
+ * and the read queries over the events.
+ *
+ * @example
+ * ```ts
+ * import { openStore, type SqlStore } from "./mod.ts";
+ *
+ * const store: SqlStore = await openStore(":memory:");
+ * await store.close();
+ * ```
+ */
+export interface SqlStore extends Store, EventStore, AsyncDisposable {
+  /** Token sums and call counts of an org's usage; see `usageTotals` in `sql_queries.ts`. */
+  usageTotals(query: UsageTotalsQuery): Promise<UsageTotals[]>;
+  /** A page of a session's events as written; see `auditTrail` in `sql_queries.ts`. */
+  auditTrail(query: AuditTrailQuery): Promise<AuditTrailPage>;
+  /** Destroys the Kysely instance; every later call rejects. Closing again does nothing. */
+  close(): Promise<void>;
+}
+
+const MAX_PARAMETERS = { sqlite: 32_766, postgres: 65_535 } as const;
+const MESSAGE_COLUMNS = 8;
+
+/**
+ * Builds the SQL store on a migrated Kysely instance (see `openStore`, which
+ * opens the database and migrates it). The store owns `db`: `close()`
+ * destroys it.
+ *
+ * History: `appendHistory` numbers a session's entries 1, 2, … in one
+ * transaction (it first upserts the `sessions` row, which on PostgreSQL also
+ * serialises concurrent appends to one session); an entry id already in the
+ * session rejects the whole append. `readHistory` returns the newest `limit`
+ * entries before the cursor, oldest first.
+ *
+ * Events: `writeEvents` writes a batch in one transaction — every event into
+ * `audit_events`, `usage.recorded` also into `usage_events`, `run.*` events
+ * folded into `runs` — skipping ids already stored, and returns how many
+ * events were new. If anything fails, nothing of the batch is written.
+ *
+ * @example
+ * ```ts
+ * import { Kysely, Migrator } from "kysely";
+ * import { migrations } from "./migrations/mod.ts";
+ * import { nodeSqliteDialect } from "./node_sqlite_dialect.ts";
+ * import { openSqlite } from "./open_sqlite.ts";
+ * import type { Database } from "./schema.ts";
+ * import { sqlStore } from "./sql_store.ts";
+ *
+ * const db = new Kysely<Database>({
+ *   dialect: nodeSqliteDialect({ database: openSqlite(":memory:") }),
+ * });
+ * const { error } = await new Migrator({ db, provider: migrations }).migrateToLatest();
+ * if (error !== undefined) throw error;
+ * await using store = sqlStore(db);
+ * await store.appendHistory("acme", "s1", [{ id: "m1", role: "user", content: "hi", ts: 1 }]);
+ * const page = await store.readHistory("acme", "s1", { limit: 10 });
+ * console.assert(page.entries[0]?.content === "hi" && page.next === null);
+ * ```
+ */
+export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): SqlStore {
+  const { dialect = detectDialect(db), postgresBulk = "unnest" } = options;
+  const { maxParameters = MAX_PARAMETERS[dialect] } = options;
+  if (dialect !== "sqlite" && dialect !== "postgres") {
+    throw new TypeError(
+      `Cannot create the SQL store: dialect must be "sqlite" or "postgres", current value is ${
+        JSON.stringify(dialect)
+      }`,
+    );
+  }
+  if (postgresBulk !== "unnest" && postgresBulk !== "values") {
+    throw new TypeError(
+      `Cannot create the SQL store: postgresBulk must be "unnest" or "values", current value is ${
+        JSON.stringify(postgresBulk)
+      }`,
+    );
+  }
+  if (!Number.isSafeInteger(maxParameters) || maxParameters < 17) {
+    // 17: the widest row (usage_events) must fit in one statement.
+    throw new RangeError(
+      `Cannot create the SQL store: maxParameters must be an integer of at least 17, current value is ${maxParameters}`,
+    );
+  }
+  const writeRows = eventWriter({
+    mode: dialect === "postgres" ? postgresBulk : "values",
+    maxParameters,
+  });
+  let closed = false;
+
+  function ensureOpen(action: string): void {
+    if (closed) throw new StoreError("closed", `Cannot ${action}: the store is closed`);
+  }
+
+  async function appendHistory(
+    org: string,
+    session: string,
+    entries: HistoryEntry[],
+  ): Promise<void> {
+    ensureOpen("append history");
+    if (entries.length === 0) return;
+    const first = entries[0]!;
+    const last = entries.at(-1)!;
+    await db.transaction().execute(async (trx) => {
+      // The upsert comes first: on PostgreSQL it locks the session row until commit.
+      await trx.insertInto("sessions")
+        .values({ org, session, created_at: first.ts, last_seen_at: last.ts })
+        .onConflict((oc) =>
+          oc.columns(["org", "session"]).doUpdateSet((eb) => ({
+            last_seen_at: eb.ref("excluded.last_seen_at"),
+          }))
+        ).execute();
+      const { top } = await trx.selectFrom("messages")
+        .select((eb) => eb.fn.max("seq").as("top"))
+        .where("org", "=", org).where("session", "=", session)
+        .executeTakeFirstOrThrow();
+      const base = Number(top ?? 0);
+      const rows = entries.map((entry, i): MessagesTable => ({
+        org,
+        session,
+        seq: base + i + 1,
+        id: entry.id,
+        role: entry.role,
+        content: entry.content,
+        ts: entry.ts,
+        answered: entry.answered === undefined ? null : JSON.stringify(entry.answered),
+      }));
+      const size = Math.floor(maxParameters / MESSAGE_COLUMNS);
+      for (let start = 0; start < rows.length; start += size) {
+        await trx.insertInto("messages").values(rows.slice(start, start + size)).execute();
+      }
+    });
+  }
+
+  async function readHistory(
+    org: string,
+    session: string,
+    query: HistoryQuery,
+  ): Promise<HistoryPage> {
+    ensureOpen("read history");
+    const { limit, before } = query;
+    if (!Number.isSafeInteger(limit) || limit < 0) {
+      throw new InvalidInputError(
+        "limit",
+        `Cannot read history: limit must be a non-negative integer, current value is ${limit}`,
+      );
+    }
+    const end = before === undefined ? undefined : decodeSeq(before);
+    let select = db.selectFrom("messages")
+      .select(["seq", "id", "role", "content", "ts", "answered"])
+      .where("org", "=", org).where("session", "=", session);
+    if (end !== undefined) select = select.where("seq", "<", end);
+    // One extra row says whether an older page exists.
+    const rows = await select.orderBy("seq", "desc").limit(limit + 1).execute();
+    const page = rows.slice(0, limit).reverse();
+    const boundary = page[0]?.seq ?? end ?? Number(rows[0]?.seq ?? 0) + 1;
+    return {
+      entries: page.map(toEntry),
+      next: rows.length > limit ? encodeCursor("h", [Number(boundary)]) : null,
+    };
+  }
+
+  async function writeEvents(events: TroupeEvent[]): Promise<number> {
+    ensureOpen("write events");
+    if (events.length === 0) return 0;
+    const rows = eventRows(events);
+    return await db.transaction().execute((trx) => writeRows(trx, rows));
+  }
+
+  async function writeDeadLetters(letters: DeadLetter[]): Promise<void> {
+    ensureOpen("write dead letters");
+    if (letters.length === 0) return;
+    const rows = letters.map((letter) => ({
+      id: crypto.randomUUID(),
+      event_id: letter.id,
+      data: letter.data,
+      reason: letter.reason,
+      ts: letter.ts,
+    }));
+    const size = Math.floor(maxParameters / 5);
+    await db.transaction().execute(async (trx) => {
+      for (let start = 0; start < rows.length; start += size) {
+        await trx.insertInto("dead_letters").values(rows.slice(start, start + size)).execute();
+      }
+    });
+  }
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    closed = true;
+    await db.destroy();
+  }
+
+  return {
+    appendHistory,
+    readHistory,
+    writeEvents,
+    writeDeadLetters,
+    async usageTotals(query) {
+      ensureOpen("sum usage");
+      return await sumUsage(db, query);
+    },
+    async auditTrail(query) {
+      ensureOpen("read the audit trail");
+      return await readAuditTrail(db, query);
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+function toEntry(row: Omit<MessagesTable, "org" | "session">): HistoryEntry {
+  const entry: HistoryEntry = {
+    id: row.id,
+    role: row.role as HistoryEntry["role"],
+    content: row.content,
+    ts: Number(row.ts),
+  };
+  if (row.answered !== null) entry.answered = JSON.parse(row.answered) as string[];
+  return entry;
+}
+
+function detectDialect(db: Kysely<Database>): "sqlite" | "postgres" {
+  const { sql } = db.selectFrom("messages").select("id").where("seq", "=", 0).compile();
+  return sql.includes("$1") ? "postgres" : "sqlite";
+}
