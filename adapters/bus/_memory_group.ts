@@ -9,6 +9,11 @@ export interface MemoryGroup {
   push(event: TroupeEvent): void;
   /** Events ready, handed out and unacked, or waiting for a nak's delay. */
   backlog(): number;
+  /**
+   * Resolve once every event the group holds is acknowledged, or no member is
+   * consuming any more (then nothing would ever acknowledge them), or it closed.
+   */
+  settled(): Promise<void>;
   /** Hand out batches to one member until the signal aborts or the group closes. */
   take(options: ConsumeOptions): AsyncGenerator<Delivery[]>;
   /** End every member's iteration and cancel nak timers. */
@@ -31,6 +36,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
   let ready: Pending[] = [];
   let head = 0;
   let outstanding = 0;
+  let members = 0;
   let closed = false;
   const wakers = new Set<() => void>();
   const timers = new Set<unknown>();
@@ -80,6 +86,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
         if (!settled) {
           settled = true;
           outstanding--;
+          wake();
         }
         return Promise.resolve();
       },
@@ -101,6 +108,20 @@ export function memoryGroup(clock: Clock): MemoryGroup {
 
   async function* take(options: ConsumeOptions): AsyncGenerator<Delivery[]> {
     const { signal, batchSize, maxWaitMs } = options;
+    members++;
+    try {
+      yield* batches(signal, batchSize, maxWaitMs);
+    } finally {
+      members--;
+      wake();
+    }
+  }
+
+  async function* batches(
+    signal: AbortSignal,
+    batchSize: number,
+    maxWaitMs: number,
+  ): AsyncGenerator<Delivery[]> {
     while (!signal.aborted && !closed) {
       await waitFor(() => readyCount() > 0, signal);
       if (signal.aborted || closed) return;
@@ -126,5 +147,19 @@ export function memoryGroup(clock: Clock): MemoryGroup {
     wake();
   }
 
-  return { push, backlog: () => readyCount() + outstanding, take, close };
+  function settled(): Promise<void> {
+    const backlog = () => readyCount() + outstanding;
+    if (backlog() === 0 || members === 0 || closed) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const check = () => {
+      if (backlog() === 0 || members === 0 || closed) {
+        wakers.delete(check);
+        resolve();
+      }
+    };
+    wakers.add(check);
+    return promise;
+  }
+
+  return { push, backlog: () => readyCount() + outstanding, settled, take, close };
 }

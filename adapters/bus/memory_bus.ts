@@ -47,6 +47,8 @@ export interface MemoryBusOptions {
  * after its delay with a higher `attempt`. Nothing survives the process, and
  * an event handed out that is neither acked nor nak'd is never redelivered.
  * `saturated()` is true while a group's backlog is at `maxBuffered`.
+ * `flush()` also waits until every group that has a member consuming has
+ * acknowledged what it holds: in memory, "delivered" means persisted.
  *
  * @example Observing events
  * ```ts
@@ -110,16 +112,19 @@ export function memoryBus(options: MemoryBusOptions = {}): EventBus & AsyncDispo
     return false;
   }
 
-  function flush(): Promise<void> {
+  /** Subscribers have every event, and consuming groups have acknowledged every event. */
+  async function flush(): Promise<void> {
     fan.deliver();
-    return Promise.resolve();
+    await Promise.all([...groups.values()].map((group) => group.settled()));
   }
 
-  async function close(): Promise<void> {
-    await flush();
+  /** Deliver to subscribers and end the groups; waiting for acks is `flush`'s job. */
+  function close(): Promise<void> {
+    fan.deliver();
     closed = true;
     fan.clear();
     for (const group of groups.values()) group.close();
+    return Promise.resolve();
   }
 
   return {

@@ -199,3 +199,58 @@ Deno.test("memory bus: consume refuses a batch size that is not a positive integ
   assert.throws(() => bus.consume!("g", { signal, batchSize: 0, maxWaitMs: 0 }), RangeError);
   assert.throws(() => bus.consume!("g", { signal, batchSize: 1, maxWaitMs: -1 }), RangeError);
 });
+
+Deno.test("memoryBus flush waits until a consuming group has acknowledged every event", async () => {
+  await using bus = memoryBus({ groups: ["persisters"] });
+  const controller = new AbortController();
+  const acked: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const consumer = (async () => {
+    for await (
+      const batch of bus.consume!("persisters", {
+        signal: controller.signal,
+        batchSize: 10,
+        maxWaitMs: 0,
+      })
+    ) {
+      await gate;
+      for (const delivery of batch) {
+        acked.push((delivery.data as { id: string }).id);
+        await delivery.ack();
+      }
+    }
+  })();
+  bus.publish({
+    id: "a",
+    ts: 0,
+    org: "o",
+    session: "s",
+    type: "session.activated",
+    historyLength: 0,
+  });
+  bus.publish({
+    id: "b",
+    ts: 0,
+    org: "o",
+    session: "s",
+    type: "session.activated",
+    historyLength: 0,
+  });
+  const flushing = bus.flush();
+  assert.equal(await settledYet(flushing), false, "flush waits for the group");
+  release();
+  await flushing;
+  assert.deepEqual(acked, ["a", "b"]);
+  controller.abort();
+  await consumer;
+  bus.publish({
+    id: "c",
+    ts: 0,
+    org: "o",
+    session: "s",
+    type: "session.activated",
+    historyLength: 0,
+  });
+  await bus.flush(); // no member consumes any more: flush does not hang
+});
