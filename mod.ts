@@ -18,6 +18,7 @@
  * @module
  */
 export {
+  type AuditInput,
   CancelledError,
   createRuntime,
   type EventValidation,
@@ -50,6 +51,7 @@ export {
   TroupeError,
   type TroupeErrorCode,
   type TroupeErrorOptions,
+  type UsageInput,
   validateEvent,
 } from "./actors/mod.ts";
 export type * from "./actors/ports.ts";

@@ -6,6 +6,7 @@
  */
 export { createRuntime } from "./runtime.ts";
 export type {
+  AuditInput,
   HistoryInput,
   HistoryResult,
   Runtime,
@@ -13,6 +14,7 @@ export type {
   SessionRef,
   SessionSettings,
   ShutdownOptions,
+  UsageInput,
 } from "./runtime.ts";
 export {
   type Batch,

@@ -231,3 +231,104 @@ export interface Clock {
   /** Cancel a timer made by `setTimeout`. */
   clearTimeout(id: unknown): void;
 }
+
+/**
+ * Which usage to sum, for `EventQueries.usageTotals`.
+ *
+ * @example
+ * ```ts
+ * import type { UsageTotalsQuery } from "./ports.ts";
+ *
+ * const query: UsageTotalsQuery = { org: "acme", from: 0, to: Date.now(), groupBy: "model" };
+ * ```
+ */
+export interface UsageTotalsQuery {
+  /** Only this org's usage. */
+  org: string;
+  /** Only calls with `ts >= from` (ms since the epoch). @default {undefined} no lower bound */
+  from?: number;
+  /** Only calls with `ts < to` (ms since the epoch). @default {undefined} no upper bound */
+  to?: number;
+  /** One row per session, per model, or one row in all. @default {"none"} */
+  groupBy?: "session" | "model" | "none";
+}
+
+/**
+ * Token sums and call count of one group.
+ *
+ * @example
+ * ```ts
+ * import type { UsageTotals } from "./ports.ts";
+ *
+ * const row: UsageTotals = {
+ *   key: "gpt-4o", calls: 2, inputTokens: 30, outputTokens: 12, cachedTokens: 0,
+ *   reasoningTokens: 0, totalTokens: 42,
+ * };
+ * ```
+ */
+export interface UsageTotals {
+  /** The session or model of the group; `null` when not grouped. */
+  key: string | null;
+  /** How many calls. */
+  calls: number;
+  /** Sum of prompt tokens. */
+  inputTokens: number;
+  /** Sum of generated tokens. */
+  outputTokens: number;
+  /** Sum of cached prompt tokens. */
+  cachedTokens: number;
+  /** Sum of reasoning tokens. */
+  reasoningTokens: number;
+  /** Sum of total tokens. */
+  totalTokens: number;
+}
+
+/**
+ * Which slice of a session's audit trail to read, for `EventQueries.auditTrail`.
+ *
+ * @example
+ * ```ts
+ * import type { AuditTrailQuery } from "./ports.ts";
+ *
+ * const query: AuditTrailQuery = { org: "acme", session: "s1", limit: 50 };
+ * ```
+ */
+export interface AuditTrailQuery {
+  /** The org. */
+  org: string;
+  /** The session. */
+  session: string;
+  /** At most this many events, 1 to 1000. @default {100} */
+  limit?: number;
+  /** Only events before this cursor (a previous page's `next`). @default {undefined} the newest */
+  before?: string;
+}
+
+/**
+ * One page of an audit trail.
+ *
+ * @example
+ * ```ts
+ * import type { AuditTrailPage } from "./ports.ts";
+ *
+ * const page: AuditTrailPage = { events: [], next: null };
+ * ```
+ */
+export interface AuditTrailPage {
+  /** The events as they were written, oldest first. */
+  events: TroupeEvent[];
+  /** Cursor for the page before this one, or `null` at the start of the trail. */
+  next: string | null;
+}
+
+/**
+ * Reads over stored events: what users ask of usage and audit records.
+ *
+ * Failure: a rejected promise; an invalid query rejects with an `InvalidInputError`.
+ */
+export interface EventQueries {
+  /** Token sums and call counts of an org's usage. */
+  usageTotals(query: UsageTotalsQuery): Promise<UsageTotals[]>;
+  /** A page of a session's events as written, oldest first. */
+  auditTrail(query: AuditTrailQuery): Promise<AuditTrailPage>;
+}

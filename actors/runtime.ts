@@ -1,21 +1,24 @@
 // The composition root: wires the session machine to the provider, bus, store and clock.
 
-import { memoryBus } from "../adapters/bus/memory_bus.ts";
 import { mockLlm } from "../adapters/llm/mock_llm.ts";
-import { memoryStore } from "../adapters/store/memory_store.ts";
+import { PERSISTER_GROUP, resolveAdapters } from "./_adapters.ts";
 import { systemClock } from "./clock.ts";
 import { InvalidInputError, OverloadedError, ShutdownError } from "./errors.ts";
 import type { EventBody, TroupeEvent } from "./events.ts";
 import { idGenerator } from "./ids.ts";
 import { llmCallActions } from "./llm_call.ts";
+import { type Persister, startPersister } from "./persister.ts";
+import type { AuditTrailPage, UsageTotals } from "./ports.ts";
 import type { Reply, SendInput, StreamEvent } from "./reply.ts";
 import type {
+  AuditInput,
   HistoryInput,
   HistoryResult,
   Runtime,
   RuntimeOptions,
   SessionRef,
   ShutdownOptions,
+  UsageInput,
 } from "./runtime_types.ts";
 import { type SessionDirectory, sessionDirectory } from "./session_directory.ts";
 import { type Caller, type SessionHandle, startSession } from "./session_handle.ts";
@@ -24,6 +27,7 @@ import { streamChannel } from "./stream_channel.ts";
 import { checkContent, checkId, checkInteger, checkObject, checkPolicy } from "./validate.ts";
 
 export type {
+  AuditInput,
   HistoryInput,
   HistoryResult,
   Runtime,
@@ -31,6 +35,7 @@ export type {
   SessionRef,
   SessionSettings,
   ShutdownOptions,
+  UsageInput,
 } from "./runtime_types.ts";
 
 function logError(error: unknown, context: { org: string; session: string }): void {
@@ -64,8 +69,6 @@ function logError(error: unknown, context: { org: string; session: string }): vo
 export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const {
     llm = mockLlm(),
-    bus = memoryBus(),
-    store = memoryStore(),
     join = "\n---\n",
     system = "",
     sessionSettings,
@@ -84,6 +87,16 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       `Cannot create the runtime: join must be a string, current value is ${join}`,
     );
   }
+
+  const { store, bus, events, queries, ready } = resolveAdapters({
+    store: options.store,
+    bus: options.bus,
+    persist: options.persist ?? true,
+  });
+  // Events reach the store through a persister whenever both sides allow it.
+  const persister: Persister | null = events !== null && bus.consume !== undefined
+    ? startPersister({ bus, store: events, group: PERSISTER_GROUP, clock })
+    : null;
 
   const nextId = idGenerator(clock);
   // Idempotency: every message in flight, and the newest `dedupeWindow` settled outcomes.
@@ -306,12 +319,35 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       }
       for (const [, handle] of directory.entries()) handle.cancel("shutdown");
       await directory.passivateAll("shutdown");
-      await bus.flush();
-      await bus.close();
+      // The order of the design: flush the bus, drain the persisters, close the store.
+      await bus.flush().catch((error) => onError(error, { org: "", session: "" }));
+      await persister?.close();
+      await bus.close().catch((error) => onError(error, { org: "", session: "" }));
       await store.close();
       await llm.close?.();
     })();
     return closing;
+  }
+
+  async function usage(input: UsageInput): Promise<UsageTotals[]> {
+    checkObject(input, "read usage");
+    const org = input.org === undefined ? "default" : checkId("org", input.org, "read usage");
+    if (queries === null) throw noQueries("read usage");
+    // Read your writes: on the memory bus, flush waits until the persister stored them.
+    await bus.flush();
+    return queries.usageTotals({ ...input, org });
+  }
+
+  async function audit(input: AuditInput): Promise<AuditTrailPage> {
+    const { org, session } = refOf(input, "read the audit trail");
+    if (queries === null) throw noQueries("read the audit trail");
+    await bus.flush();
+    return queries.auditTrail({
+      org,
+      session,
+      ...(input.limit === undefined ? {} : { limit: input.limit }),
+      ...(input.before === undefined ? {} : { before: input.before }),
+    });
   }
 
   return {
@@ -319,6 +355,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     stream,
     history,
     cancel,
+    ready: () => ready,
+    usage,
+    audit,
     subscribe: (handler) => bus.subscribe(handler),
     shutdown,
     close: () => shutdown(),
@@ -327,6 +366,12 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       return directory.size;
     },
   };
+}
+
+function noQueries(action: string): TypeError {
+  return new TypeError(
+    `Cannot ${action}: the store keeps no events; give the runtime a SQL store (a file path or a postgres:// URL)`,
+  );
 }
 
 function keyOf(org: string, session: string): string {

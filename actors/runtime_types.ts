@@ -1,7 +1,15 @@
 // The module API's types: runtime options, what the runtime accepts and returns.
 
 import type { Policy, TroupeEvent } from "./events.ts";
-import type { Clock, EventBus, HistoryEntry, LlmProvider, Store } from "./ports.ts";
+import type {
+  AuditTrailPage,
+  Clock,
+  EventBus,
+  HistoryEntry,
+  LlmProvider,
+  Store,
+  UsageTotals,
+} from "./ports.ts";
 import type { Reply, SendInput, StreamEvent } from "./reply.ts";
 
 /** Settings one session may override. */
@@ -20,15 +28,23 @@ export interface RuntimeOptions {
    */
   llm?: LlmProvider;
   /**
-   * Where events go.
+   * Where events go: a bus, or a `nats://` URL (JetStream, opened in the background).
    * @default {memoryBus()}
    */
-  bus?: EventBus;
+  bus?: EventBus | string;
   /**
-   * Where history lives between activations.
+   * Where history (and, when the store can take them, events) live: a store,
+   * or a file path (SQLite) or `postgres://` URL, opened in the background
+   * with its migrations run.
    * @default {memoryStore()}
    */
-  store?: Store;
+  store?: Store | string;
+  /**
+   * Persist events (a persister actor moves them from the bus to the store in
+   * batches) when the store can take events and the bus has consumer groups.
+   * @default {true}
+   */
+  persist?: boolean;
   /**
    * What happens to a message that arrives while a run is in flight.
    * @default {"merge"}
@@ -118,6 +134,32 @@ export interface HistoryResult {
   next: string | null;
 }
 
+/** Which usage to total. */
+export interface UsageInput {
+  /** The org; `"default"` when absent. */
+  org?: string;
+  /** Only calls at or after this time, in ms since the epoch. */
+  from?: number;
+  /** Only calls before this time, in ms since the epoch. */
+  to?: number;
+  /**
+   * One row per session, per model, or one in all.
+   * @default {"none"}
+   */
+  groupBy?: "session" | "model" | "none";
+}
+
+/** Which page of a session's audit trail to read. */
+export interface AuditInput extends SessionRef {
+  /**
+   * At most this many events (1–1000).
+   * @default {100}
+   */
+  limit?: number;
+  /** Events before this cursor (a previous page's `next`). */
+  before?: string;
+}
+
 /** Options of {@linkcode Runtime.shutdown}. */
 export interface ShutdownOptions {
   /**
@@ -137,6 +179,12 @@ export interface Runtime extends AsyncDisposable {
   history(input: HistoryInput): Promise<HistoryResult>;
   /** Stop the run in flight and drop queued messages; resolves with how many callers were told `cancelled`. */
   cancel(input: SessionRef): Promise<number>;
+  /** Resolve once the store and bus given as URLs are open; reject with why one is not. */
+  ready(): Promise<void>;
+  /** Token totals of an org's LLM calls (needs a store with event queries, e.g. SQL). */
+  usage(input: UsageInput): Promise<UsageTotals[]>;
+  /** A session's events as persisted, oldest first, with a cursor (needs a SQL store). */
+  audit(input: AuditInput): Promise<AuditTrailPage>;
   /** Receive every event the runtime emits. */
   subscribe(handler: (event: TroupeEvent) => void): () => void;
   /** Stop accepting, let runs finish within `graceMs`, abort the rest, flush and close. */

@@ -1,0 +1,103 @@
+// The runtime with real stores and buses: events persisted once, history loaded after a restart.
+
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { createRuntime } from "../../actors/runtime.ts";
+import type { TroupeEvent } from "../../actors/events.ts";
+import type { Runtime } from "../../actors/runtime_types.ts";
+import { mockLlm } from "../../adapters/llm/mock_llm.ts";
+import { startNatsServer, startPostgres } from "../_harness/mod.ts";
+
+/** Every event id of the sessions, read back through the audit trail. */
+async function storedIds(runtime: Runtime, org: string, sessions: string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const session of sessions) {
+    let before: string | undefined;
+    do {
+      const page = await runtime.audit({
+        org,
+        session,
+        limit: 1000,
+        ...(before === undefined ? {} : { before }),
+      });
+      ids.push(...page.events.map((e) => e.id));
+      before = page.next ?? undefined;
+    } while (before !== undefined);
+  }
+  return ids;
+}
+
+Deno.test("a SQLite file store keeps history across restarts and persists every event once", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/troupe.db`;
+  const emitted: TroupeEvent[] = [];
+  try {
+    const first = createRuntime({ store: path, llm: mockLlm({ latencyMs: 5 }) });
+    first.subscribe((event) => emitted.push(event));
+    await first.ready();
+    const [a, b] = await Promise.all([
+      first.send({ org: "acme", session: "s1", content: "book a table" }),
+      first.send({ org: "acme", session: "s1", content: "for four, at 8" }),
+    ]);
+    assertEquals(b.status, "completed");
+    await first.send({ org: "acme", session: "s2", content: "hello" });
+    const totals = await first.usage({ org: "acme" });
+    assertEquals(totals.length, 1);
+    assert(totals[0]!.calls >= 2 && totals[0]!.totalTokens > 0);
+    await first.close();
+
+    const second = createRuntime({ store: path, llm: mockLlm() });
+    const again = await second.send({ org: "acme", session: "s1", content: "and a high chair" });
+    assertEquals(again.status, "completed");
+    const history = await second.history({ org: "acme", session: "s1" });
+    assertEquals(history.messages.map((m) => m.content).slice(0, 3), [
+      "book a table",
+      "for four, at 8",
+      "book a table\n---\nfor four, at 8",
+    ]);
+    assertEquals(history.messages[2]!.answered, [a.messageId, b.messageId]);
+    const ids = await storedIds(second, "acme", ["s1", "s2"]);
+    const firstIds = emitted.map((e) => e.id);
+    for (const id of firstIds) assert(ids.includes(id), `event ${id} was not persisted`);
+    assertEquals(new Set(ids).size, ids.length, "no event stored twice");
+    await second.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("with NATS and PostgreSQL, every event of a load is in the store after a graceful shutdown", async () => {
+  await using nats = await startNatsServer();
+  await using postgres = await startPostgres();
+  const emitted: TroupeEvent[] = [];
+  const runtime = createRuntime({
+    store: postgres.url,
+    bus: nats.url,
+    llm: mockLlm({ latencyMs: 2 }),
+  });
+  runtime.subscribe((event) => emitted.push(event));
+  await runtime.ready();
+  const sessions = Array.from({ length: 20 }, (_, i) => `s${i}`);
+  await Promise.all(sessions.map(async (session) => {
+    for (let i = 0; i < 10; i++) {
+      await runtime.send({ org: "fleet", session, content: `message ${i}` });
+    }
+  }));
+  await runtime.close();
+
+  const reader = createRuntime({ store: postgres.url, bus: nats.url, llm: mockLlm() });
+  await reader.ready();
+  // The persister of the new runtime drains whatever the stream still holds.
+  const expected = new Set(emitted.filter((e) => e.org === "fleet").map((e) => e.id));
+  let stored: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    stored = await storedIds(reader, "fleet", sessions);
+    if (stored.length >= expected.size) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assertEquals(new Set(stored), expected, "stored = emitted: nothing lost");
+  assertEquals(stored.length, expected.size, "nothing stored twice");
+  const usage = await reader.usage({ org: "fleet", groupBy: "session" });
+  assertEquals(usage.length, sessions.length);
+  assert(usage.every((row) => row.calls === 10));
+  await reader.close();
+});
