@@ -4,9 +4,9 @@ import { CONFIG_ENV_VARS, LOG_LEVELS, type LogLevel, parseConfig } from "./actor
 import { InvalidInputError } from "./actors/errors.ts";
 import { createRuntime } from "./actors/runtime.ts";
 import { createHandler } from "./adapters/http/handler.ts";
-import { memoryBus } from "./adapters/bus/memory_bus.ts";
 import { mockLlm } from "./adapters/llm/mock_llm.ts";
 import { memoryStore } from "./adapters/store/memory_store.ts";
+import { redactUrl } from "./adapters/store/open_store.ts";
 
 // Runs in flight get this long to finish when a signal asks the server to stop.
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -46,10 +46,16 @@ export async function main(args: string[]): Promise<void> {
   const log = logger(config.logLevel);
 
   const llm = mockLlm();
+  const inMemory = config.databaseUrl === "memory";
+  const storeKind = inMemory
+    ? "memory"
+    : /^postgres(ql)?:/i.test(config.databaseUrl)
+    ? "postgres"
+    : "sqlite";
   const runtime = createRuntime({
     llm,
-    bus: memoryBus(),
-    store: memoryStore(),
+    store: inMemory ? memoryStore() : config.databaseUrl,
+    ...(config.natsUrl === null ? {} : { bus: config.natsUrl }),
     policy: config.policy,
     debounceMs: config.debounceMs,
     idleTimeoutMs: config.idleTimeoutMs,
@@ -57,6 +63,17 @@ export async function main(args: string[]): Promise<void> {
     onError: (error, context) =>
       log("error", "history write failed", { ...context, error: errorText(error) }),
   });
+  try {
+    await runtime.ready();
+  } catch (error) {
+    log("error", "Cannot start: the store or the bus cannot be opened", {
+      store: inMemory ? "memory" : redactUrl(config.databaseUrl),
+      bus: config.natsUrl === null ? "memory" : redactUrl(config.natsUrl),
+      error: errorText(error),
+    });
+    await runtime.shutdown({ graceMs: 0 }).catch(() => {});
+    Deno.exit(1);
+  }
   let draining = false;
   const handler = createHandler({
     runtime,
@@ -81,8 +98,8 @@ export async function main(args: string[]): Promise<void> {
         log("info", "troupe listening", {
           url: `http://${host}:${port}`,
           llm: llm.name,
-          store: "memory",
-          bus: "memory",
+          store: storeKind,
+          bus: config.natsUrl === null ? "memory" : "nats",
         });
         if (isLoopback(config.host)) {
           log("info", 'bound to loopback only, with no auth: every caller is in org "default"');

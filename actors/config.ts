@@ -37,6 +37,10 @@ export interface TroupeConfig {
   logLevel: LogLevel;
   /** The largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Where history and events are stored: a SQLite file path, a `postgres://` URL, or `memory`. */
+  databaseUrl: string;
+  /** The NATS server events travel through (JetStream), or `null` for the in-process bus. */
+  natsUrl: string | null;
 }
 
 /**
@@ -58,6 +62,8 @@ export const DEFAULT_CONFIG: Readonly<TroupeConfig> = Object.freeze({
   maxActiveSessions: 10_000,
   logLevel: "info",
   maxBodyBytes: 1_048_576,
+  databaseUrl: "./data/troupe.db",
+  natsUrl: null,
 });
 
 /** One setting: the field it fills, its variable, its flag and how its text is read. */
@@ -100,7 +106,47 @@ const SETTINGS: readonly Setting[] = [
     flag: "max-body-bytes",
     parse: wholeNumber(1, 1_073_741_824),
   },
+  { key: "databaseUrl", env: "TROUPE_DATABASE_URL", flag: "database-url", parse: parseDatabaseUrl },
+  { key: "natsUrl", env: "TROUPE_NATS_URL", flag: "nats-url", parse: parseNatsUrl },
 ];
+
+/** A SQLite file path, `:memory:`/`memory`, or a `postgres://` URL that parses. */
+function parseDatabaseUrl(text: string, name: string): string {
+  if (/^postgres(ql)?:/i.test(text)) {
+    if (!URL.canParse(text)) {
+      throw new InvalidInputError(
+        name,
+        `Cannot start: ${name} must be a file path or a postgres:// URL, current value is not a valid URL`,
+      );
+    }
+    return text;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw new InvalidInputError(
+      name,
+      // Only the scheme is shown: the rest of a URL may hold a password.
+      `Cannot start: ${name} must be a file path or a postgres:// URL, current value is a "${
+        text.split(":")[0]
+      }:" URL`,
+    );
+  }
+  return text;
+}
+
+/** A `nats://` or `tls://` URL. */
+function parseNatsUrl(text: string, name: string): string {
+  const url = URL.canParse(text) ? new URL(text) : null;
+  if (url === null || (url.protocol !== "nats:" && url.protocol !== "tls:")) {
+    throw new InvalidInputError(
+      name,
+      // Never echo the value: a URL may hold a password.
+      `Cannot start: ${name} must be a nats:// or tls:// URL, current value is ${
+        url === null ? "not a URL" : `a "${url.protocol}" URL`
+      }`,
+    );
+  }
+  return text;
+}
 
 /**
  * The environment variables {@linkcode parseConfig} reads. The entry script

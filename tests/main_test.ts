@@ -1,7 +1,9 @@
 // Entry-script tests: start main.ts as `deno task start` would, talk to it over HTTP, stop it with a signal.
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import pg from "pg";
 import { CONFIG_ENV_VARS } from "../actors/config.ts";
+import { startNatsServer, startPostgres } from "./_harness/mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const START_TIMEOUT_MS = 20_000;
@@ -17,12 +19,20 @@ async function startFlags(): Promise<string[]> {
   return flags;
 }
 
-/** Start main.ts with the start task's flags; every TROUPE_* variable not given is set empty (unset). */
-function spawnMain(flags: string[], env: Record<string, string>): Deno.ChildProcess {
+/**
+ * Start main.ts with the start task's flags, in `cwd` (so `./data` is a temp dir, not the
+ * checkout); every TROUPE_* variable not given is set empty (unset).
+ */
+function spawnMain(flags: string[], env: Record<string, string>, cwd: string): Deno.ChildProcess {
   const unset = Object.fromEntries(CONFIG_ENV_VARS.map((name) => [name, ""]));
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "main.ts"],
-    cwd: ROOT,
+    args: [
+      "run",
+      `--config=${new URL("deno.json", ROOT).pathname}`,
+      ...flags,
+      new URL("main.ts", ROOT).pathname,
+    ],
+    cwd,
     env: { ...unset, ...env },
     stdin: "null",
     stdout: "null",
@@ -83,17 +93,59 @@ function logReader(stream: ReadableStream<Uint8Array>) {
   return { waitFor, rest, lines };
 }
 
-Deno.test("the start task's --allow-env names exactly the variables the configuration reads", async () => {
+// What npm:pg reads when it connects, beyond the configuration's own variables.
+const PG_ENV = ["NODE_PG_FORCE_NATIVE", "PG*"];
+
+Deno.test("the start task's --allow-env names exactly the configuration's variables and pg's", async () => {
   const allowEnv = (await startFlags()).find((flag) => flag.startsWith("--allow-env="));
   assert(allowEnv !== undefined, "the start task lists its variables");
   assertEquals(
     allowEnv.slice("--allow-env=".length).split(",").sort(),
-    [...CONFIG_ENV_VARS].sort(),
+    [...CONFIG_ENV_VARS, ...PG_ENV].sort(),
   );
 });
 
+Deno.test("with the start task's flags the server runs on PostgreSQL and NATS given by URL", async () => {
+  await using postgres = await startPostgres();
+  await using nats = await startNatsServer();
+  const cwd = await Deno.makeTempDir();
+  const child = spawnMain(await startFlags(), {
+    TROUPE_PORT: "0",
+    TROUPE_DATABASE_URL: postgres.url,
+    TROUPE_NATS_URL: nats.url,
+  }, cwd);
+  const log = logReader(child.stderr);
+  let status: Deno.CommandStatus;
+  let lines: string[];
+  try {
+    const listening = await log.waitFor((e) => e.msg === "troupe listening", START_TIMEOUT_MS);
+    assertEquals([listening.store, listening.bus], ["postgres", "nats"]);
+    const sent = await fetch(`${listening.url}/v1/sessions/s1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ content: "stored in postgres" }),
+    });
+    assertEquals((await sent.json()).status, "completed");
+  } finally {
+    child.kill("SIGTERM");
+    status = await child.status;
+    lines = await log.rest();
+  }
+  assertEquals(status.code, 0, lines.join("\n"));
+  const client = new pg.Client({ connectionString: postgres.url });
+  await client.connect();
+  try {
+    const rows = await client.query("select count(*)::int as n from usage_events");
+    assertEquals(rows.rows[0].n, 1, "the usage record reached PostgreSQL through NATS");
+  } finally {
+    await client.end();
+  }
+  await Deno.remove(cwd, { recursive: true });
+});
+
 Deno.test("main.ts serves on TROUPE_PORT=0 with the start task's flags and exits 0 on SIGTERM", async () => {
-  const child = spawnMain(await startFlags(), { TROUPE_PORT: "0" });
+  const cwd = await Deno.makeTempDir();
+  const child = spawnMain(await startFlags(), { TROUPE_PORT: "0" }, cwd);
   const log = logReader(child.stderr);
   let status: Deno.CommandStatus;
   let lines: string[];
@@ -106,7 +158,7 @@ Deno.test("main.ts serves on TROUPE_PORT=0 with the start task's flags and exits
     assert(/^http:\/\/127\.0\.0\.1:\d+$/.test(url), url);
     assertEquals(
       { llm: listening.llm, store: listening.store, bus: listening.bus, level: listening.level },
-      { llm: "mock", store: "memory", bus: "memory", level: "info" },
+      { llm: "mock", store: "sqlite", bus: "memory", level: "info" },
     );
     await log.waitFor((entry) => String(entry.msg).includes("no auth"), START_TIMEOUT_MS);
 
@@ -131,10 +183,15 @@ Deno.test("main.ts serves on TROUPE_PORT=0 with the start task's flags and exits
   const messages = lines.map((line) => JSON.parse(line).msg);
   assert(messages.includes("troupe shutting down"), lines.join("\n"));
   assertEquals(messages.at(-1), "troupe stopped");
+  // The embedded default store is SQLite under ./data, and it is there after the stop.
+  const stored = await Deno.stat(`${cwd}/data/troupe.db`);
+  assert(stored.isFile && stored.size > 0);
+  await Deno.remove(cwd, { recursive: true });
 });
 
 Deno.test("main.ts refuses TROUPE_PORT=abc: a non-zero exit and one JSON line naming TROUPE_PORT", async () => {
-  const child = spawnMain(await startFlags(), { TROUPE_PORT: "abc" });
+  const cwd = await Deno.makeTempDir();
+  const child = spawnMain(await startFlags(), { TROUPE_PORT: "abc" }, cwd);
   const [status, lines] = await Promise.all([child.status, logReader(child.stderr).rest()]);
   assertEquals(status.code, 2);
   assertEquals(lines.length, 1, lines.join("\n"));
@@ -143,4 +200,21 @@ Deno.test("main.ts refuses TROUPE_PORT=abc: a non-zero exit and one JSON line na
   assertEquals(entry.setting, "TROUPE_PORT");
   assert(String(entry.msg).includes("TROUPE_PORT"), entry.msg);
   assert(String(entry.msg).includes("0 to 65535"), entry.msg);
+  await Deno.remove(cwd, { recursive: true });
+});
+
+Deno.test("main.ts stops with exit 1 and a redacted line when the database cannot be opened", async () => {
+  const cwd = await Deno.makeTempDir();
+  const child = spawnMain(await startFlags(), {
+    TROUPE_PORT: "0",
+    // Nothing listens on port 1; the password must never reach the log.
+    TROUPE_DATABASE_URL: "postgres://troupe:hunter2@127.0.0.1:1/troupe",
+  }, cwd);
+  const [status, lines] = await Promise.all([child.status, logReader(child.stderr).rest()]);
+  assertEquals(status.code, 1, lines.join("\n"));
+  const entry = JSON.parse(lines.at(-1)!);
+  assertEquals(entry.level, "error");
+  assert(String(entry.msg).includes("cannot be opened"), entry.msg);
+  assert(!lines.join("\n").includes("hunter2"), "the password is redacted");
+  await Deno.remove(cwd, { recursive: true });
 });

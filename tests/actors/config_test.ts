@@ -30,6 +30,8 @@ Deno.test("parseConfig with nothing set gives the laptop-safe defaults", () => {
     maxActiveSessions: 10_000,
     logLevel: "info",
     maxBodyBytes: 1_048_576,
+    databaseUrl: "./data/troupe.db",
+    natsUrl: null,
   });
   assertEquals(parseConfig({}), { ...DEFAULT_CONFIG });
 });
@@ -43,6 +45,8 @@ const GOOD_ENV: Record<string, string> = {
   TROUPE_MAX_ACTIVE_SESSIONS: "3",
   TROUPE_LOG_LEVEL: "debug",
   TROUPE_MAX_BODY_BYTES: "2048",
+  TROUPE_DATABASE_URL: "postgres://troupe:secret@db.internal:5432/troupe",
+  TROUPE_NATS_URL: "nats://127.0.0.1:4222",
 };
 
 Deno.test("parseConfig reads every TROUPE_* variable", () => {
@@ -56,17 +60,21 @@ Deno.test("parseConfig reads every TROUPE_* variable", () => {
     maxActiveSessions: 3,
     logLevel: "debug",
     maxBodyBytes: 2048,
+    databaseUrl: "postgres://troupe:secret@db.internal:5432/troupe",
+    natsUrl: "nats://127.0.0.1:4222",
   });
 });
 
 Deno.test("CONFIG_ENV_VARS lists exactly the variables parseConfig reads", () => {
   assertEquals([...CONFIG_ENV_VARS].sort(), [
+    "TROUPE_DATABASE_URL",
     "TROUPE_DEBOUNCE_MS",
     "TROUPE_HOST",
     "TROUPE_IDLE_TIMEOUT_MS",
     "TROUPE_LOG_LEVEL",
     "TROUPE_MAX_ACTIVE_SESSIONS",
     "TROUPE_MAX_BODY_BYTES",
+    "TROUPE_NATS_URL",
     "TROUPE_POLICY",
     "TROUPE_PORT",
   ]);
@@ -91,6 +99,8 @@ Deno.test("every setting has a flag", () => {
     "--max-active-sessions=4",
     "--log-level=warn",
     "--max-body-bytes=5",
+    "--database-url=memory",
+    "--nats-url=tls://nats.internal:4222",
   ]);
   assertEquals(config, {
     host: "localhost",
@@ -101,6 +111,8 @@ Deno.test("every setting has a flag", () => {
     maxActiveSessions: 4,
     logLevel: "warn",
     maxBodyBytes: 5,
+    databaseUrl: "memory",
+    natsUrl: "tls://nats.internal:4222",
   });
   assertEquals(CONFIG_FLAGS.length, CONFIG_ENV_VARS.length);
 });
@@ -135,6 +147,10 @@ const BAD_VALUES: [variable: string, flag: string, value: string, accepts: strin
   ["TROUPE_LOG_LEVEL", "--log-level", "verbose", "one of debug, info, warn, error"],
   ["TROUPE_MAX_BODY_BYTES", "--max-body-bytes", "0", "a whole number from 1 to"],
   ["TROUPE_MAX_BODY_BYTES", "--max-body-bytes", "1MB", "a whole number from 1 to"],
+  ["TROUPE_DATABASE_URL", "--database-url", "mysql://x/y", "a file path or a postgres:// URL"],
+  ["TROUPE_DATABASE_URL", "--database-url", "postgres://[::1", "a file path or a postgres:// URL"],
+  ["TROUPE_NATS_URL", "--nats-url", "127.0.0.1:4222", "a nats:// or tls:// URL"],
+  ["TROUPE_NATS_URL", "--nats-url", "http://x", "a nats:// or tls:// URL"],
 ];
 
 Deno.test("each bad variable is refused with a message naming it and what it accepts", () => {
