@@ -1,6 +1,6 @@
 // The JetStream event bus: durable, deduplicated publishing and durable pull consumers per persister group.
 
-import { deadline } from "@std/async";
+import { deadline, delay } from "@std/async";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { TroupeEvent } from "../../actors/events.ts";
@@ -10,7 +10,7 @@ import { publisher } from "./_nats_publisher.ts";
 import { checkNatsBusOptions, provisionStream } from "./_nats_setup.ts";
 import { fanOut } from "./_fan_out.ts";
 import { BusError, type BusErrorHandler, logBusError } from "./errors.ts";
-import { natsSubject } from "./nats_subject.ts";
+import { natsSubject, natsToken } from "./nats_subject.ts";
 
 /** Options of {@linkcode natsBus}. */
 export interface NatsBusOptions {
@@ -72,6 +72,8 @@ export interface NatsBusOptions {
 
 // How long one publish waits for the stream's ack before it is retried.
 const PUBLISH_TIMEOUT_MS = 5_000;
+// How often `flush` looks at a consuming group's backlog.
+const GROUP_POLL_MS = 20;
 // How long JetStream API calls (stream and consumer info, acks) wait.
 const API_TIMEOUT_MS = 5_000;
 // Time between reconnect attempts; the client retries forever.
@@ -92,7 +94,9 @@ const RECONNECT_WAIT_MS = 1_000;
  * - `consume(group)` pulls from a durable consumer named after the group and
  *   survives server restarts; `ack()` waits for the server's confirmation.
  * - `saturated()` is true while `maxBuffered` events or more await their ack.
- * - `flush()` resolves once every event published before it is acked.
+ * - `flush()` resolves once every event published before it is acked by the
+ *   stream and the groups consuming in this process have acked what they hold
+ *   (waiting at most `closeTimeoutMs` for them; the rest stays in the stream).
  * - `close()` flushes for at most `closeTimeoutMs`, then drains the
  *   connection; it rejects with a `BusError` (`"undelivered"`) if events were
  *   left unacknowledged.
@@ -187,17 +191,45 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
     outbox.enqueue(event);
   }
 
-  function flush(): Promise<void> {
+  // Groups consuming in this process, by consumer name, with how many loops each runs.
+  const consuming = new Map<string, number>();
+
+  /** Every event published so far is in the stream, and this process's groups have acked it. */
+  async function flush(): Promise<void> {
     fan.deliver();
-    return outbox.flush();
+    await outbox.flush();
+    await deadline(groupsSettled(), closeTimeoutMs).catch(() => {
+      // The events stay in the stream: a group consumes them later.
+    });
+  }
+
+  async function groupsSettled(): Promise<void> {
+    for (const name of consuming.keys()) {
+      while (consuming.has(name) && !nc.isClosed()) {
+        const info = await jsm.consumers.info(stream, name).catch(() => null);
+        if (info === null || (info.num_pending === 0 && info.num_ack_pending === 0)) break;
+        await delay(GROUP_POLL_MS);
+      }
+    }
   }
 
   function consume(group: string, consumeOptions: ConsumeOptions): AsyncIterable<Delivery[]> {
-    return consumeGroup(
+    const batches = consumeGroup(
       { jsm, js, stream, ackWaitMs, closing: closing.signal, onError },
       group,
       consumeOptions,
     );
+    const name = natsToken(group);
+    return (async function* () {
+      consuming.set(name, (consuming.get(name) ?? 0) + 1);
+      try {
+        yield* batches;
+      } finally {
+        const left = consuming.get(name)! - 1;
+        if (left === 0) consuming.delete(name);
+        else consuming.set(name, left);
+      }
+    })();
   }
 
   async function shutdown(): Promise<void> {
