@@ -127,7 +127,7 @@ Deno.bench({
 });
 
 Deno.bench({
-  name: `natsBus publish -> durable consume -> ackAck (${EVENTS} events)`,
+  name: `natsBus publish -> durable consume -> ack (${EVENTS} events)`,
   group: "end to end",
   ...RUNS,
   async fn(b) {
