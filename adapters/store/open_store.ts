@@ -33,11 +33,12 @@ export interface OpenStoreOptions extends SqlStoreOptions {
    */
   busyTimeoutMs?: number;
   /**
-   * PostgreSQL: called when an idle pooled connection fails (the server
-   * restarted, a network cut). The pool has already dropped that connection
-   * and opens a new one for the next query, which rejects if the server is
-   * still unreachable; so the default ignores it rather than crash the
-   * process with an unhandled `error` event.
+   * PostgreSQL: called once when a pooled connection fails, idle or in use
+   * (the server restarted or crashed, a network cut). The pool drops that
+   * connection and opens a new one for the next query, which rejects if the
+   * server is still unreachable; a query that was running rejects on its
+   * own. So the default ignores it rather than crash the process with an
+   * unhandled `error` event.
    *
    * @default {() => {}}
    */
@@ -143,6 +144,10 @@ function postgresPool(
         oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format),
     },
   });
-  pool.on("error", onConnectionError);
+  // A connection that fails while a query holds it emits "error" on its client, not on the
+  // pool; unheard, that event would crash the process (the query itself rejects). So every
+  // client reports its errors, and the pool's event, which repeats an idle client's, is heard.
+  pool.on("connect", (client: pg.PoolClient) => client.on("error", onConnectionError));
+  pool.on("error", () => {});
   return pool;
 }
