@@ -189,16 +189,19 @@ function delivery(message: JsMsg): Delivery {
   return {
     data,
     attempt: message.info.deliveryCount,
-    async ack() {
+    ack() {
       try {
         // Not ackAck: a confirmed round trip per message cost a quarter of the end-to-end rate.
         // A lost ack only means a redelivery, which the store's unique event id absorbs.
         message.ack();
+        return Promise.resolve();
       } catch (error) {
-        throw new BusError(
-          "consume_failed",
-          `Cannot acknowledge message ${message.seq}: the connection refused the ack`,
-          { cause: error },
+        return Promise.reject(
+          new BusError(
+            "consume_failed",
+            `Cannot acknowledge message ${message.seq}: the connection refused the ack`,
+            { cause: error },
+          ),
         );
       }
     },
