@@ -6,6 +6,7 @@ import type { TroupeEvent } from "../../actors/events.ts";
 import type { Runtime } from "../../actors/runtime_types.ts";
 import { mockLlm } from "../../adapters/llm/mock_llm.ts";
 import { startNatsServer, startPostgres } from "../_harness/mod.ts";
+import { eventually } from "../_helpers/eventually.ts";
 
 /** Every event id of the sessions, read back through the audit trail. */
 async function storedIds(runtime: Runtime, org: string, sessions: string[]): Promise<string[]> {
@@ -89,11 +90,10 @@ Deno.test("with NATS and PostgreSQL, every event of a load is in the store after
   // The persister of the new runtime drains whatever the stream still holds.
   const expected = new Set(emitted.filter((e) => e.org === "fleet").map((e) => e.id));
   let stored: string[] = [];
-  for (let i = 0; i < 100; i++) {
+  await eventually("every event stored", async () => {
     stored = await storedIds(reader, "fleet", sessions);
-    if (stored.length >= expected.size) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+    return stored.length >= expected.size;
+  });
   assertEquals(new Set(stored), expected, "stored = emitted: nothing lost");
   assertEquals(stored.length, expected.size, "nothing stored twice");
   const usage = await reader.usage({ org: "fleet", groupBy: "session" });

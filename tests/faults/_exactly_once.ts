@@ -6,6 +6,8 @@ import pg from "pg";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { TroupeEvent } from "../../actors/events.ts";
+import { eventually } from "../_helpers/eventually.ts";
+export { eventually };
 
 /** The part of an npm:pg `Client` the check uses. */
 interface PgClient {
@@ -167,21 +169,6 @@ export function assertExactlyOnce(
   if (published.usageIds !== undefined) {
     assert.equal(stored.usageRows, published.usageIds.size, "usage rows = usage events published");
     assert.equal(stored.usageDistinct, stored.usageRows, "no usage row twice");
-  }
-}
-
-/** Polls `check` every 25 ms until it holds; fails after `timeout` ms naming `what`. */
-export async function eventually(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeout = 30_000,
-): Promise<void> {
-  const end = performance.now() + timeout;
-  while (!(await check())) {
-    if (performance.now() > end) {
-      throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 

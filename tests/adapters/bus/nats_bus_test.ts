@@ -11,6 +11,7 @@ import { natsBus, type NatsBusOptions } from "../../../adapters/bus/nats_bus.ts"
 import { natsSubject } from "../../../adapters/bus/nats_subject.ts";
 import { type NatsServer, startNatsServer } from "../../_harness/mod.ts";
 import { runBusContract } from "../../contracts/bus_contract.ts";
+import { eventually } from "../../_helpers/eventually.ts";
 
 runBusContract({
   name: "nats",
@@ -53,21 +54,6 @@ function eventOf(n: number, org = "o", tag = "t"): TroupeEvent {
     policy: "merge",
     length: n,
   };
-}
-
-/** Polls `check` every 20 ms until it holds; fails after `timeout` ms naming `what`. */
-async function eventually(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeout = 30_000,
-): Promise<void> {
-  const end = performance.now() + timeout;
-  while (!(await check())) {
-    if (performance.now() > end) {
-      throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Opens a management connection to the server for checks, closed on dispose. */
