@@ -1,5 +1,6 @@
 // The standalone server's entry script: reads the configuration, serves the HTTP API, shuts down on a signal.
 
+import { errorText, logLine } from "./actors/log.ts";
 import { CONFIG_ENV_VARS, LOG_LEVELS, type LogLevel, parseConfig } from "./actors/config.ts";
 import { InvalidInputError } from "./actors/errors.ts";
 import { createRuntime } from "./actors/runtime.ts";
@@ -40,7 +41,7 @@ export async function main(args: string[]): Promise<void> {
     config = parseConfig(readEnv(), args);
   } catch (error) {
     if (!(error instanceof InvalidInputError)) throw error;
-    writeLog("error", error.message, { setting: error.field });
+    logLine("error", error.message, { setting: error.field });
     Deno.exit(2);
   }
   const log = logger(config.logLevel);
@@ -61,7 +62,7 @@ export async function main(args: string[]): Promise<void> {
     idleTimeoutMs: config.idleTimeoutMs,
     maxActiveSessions: config.maxActiveSessions,
     onError: (error, context) =>
-      log("error", "history write failed", { ...context, error: errorText(error) }),
+      log("error", "runtime error", { ...context, error: errorText(error) }),
   });
   try {
     await runtime.ready();
@@ -174,17 +175,8 @@ function isLoopback(host: string): boolean {
 function logger(minimum: LogLevel): Log {
   const threshold = LOG_LEVELS.indexOf(minimum);
   return (level, msg, fields) => {
-    if (LOG_LEVELS.indexOf(level) >= threshold) writeLog(level, msg, fields);
+    if (LOG_LEVELS.indexOf(level) >= threshold) logLine(level, msg, fields);
   };
-}
-
-/** One structured log line on stderr; fields that are `undefined` are left out. */
-function writeLog(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
-  console.error(JSON.stringify({ level, msg, ...fields }));
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 if (import.meta.main) await main(Deno.args);

@@ -1,11 +1,12 @@
 // The server's configuration: one typed object parsed and validated once from TROUPE_* variables and flags.
 
+import type { LogLevel } from "./log.ts";
 import { parseArgs } from "node:util";
 import { InvalidInputError } from "./errors.ts";
 import { POLICIES, type Policy } from "./events.ts";
 
 /** How much the server logs, least to most severe. */
-export type LogLevel = "debug" | "info" | "warn" | "error";
+export type { LogLevel };
 
 /**
  * The log levels, least to most severe.

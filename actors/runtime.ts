@@ -7,6 +7,7 @@ import { InvalidInputError, OverloadedError, ShutdownError } from "./errors.ts";
 import type { EventBody, TroupeEvent } from "./events.ts";
 import { idGenerator } from "./ids.ts";
 import { llmCallActions } from "./llm_call.ts";
+import { errorText, logLine } from "./log.ts";
 import { type Persister, startPersister } from "./persister.ts";
 import type { AuditTrailPage, UsageTotals } from "./ports.ts";
 import type { Reply, SendInput, StreamEvent } from "./reply.ts";
@@ -38,14 +39,8 @@ export type {
   UsageInput,
 } from "./runtime_types.ts";
 
-function logError(error: unknown, context: { org: string; session: string }): void {
-  console.error(JSON.stringify({
-    level: "error",
-    msg: "history write failed",
-    org: context.org,
-    session: context.session,
-    error: error instanceof Error ? error.message : String(error),
-  }));
+function logError(error: unknown, context?: { org: string; session: string }): void {
+  logLine("error", "runtime error", { ...context, error: errorText(error) });
 }
 
 /**
@@ -320,9 +315,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       for (const [, handle] of directory.entries()) handle.cancel("shutdown");
       await directory.passivateAll("shutdown");
       // The order of the design: flush the bus, drain the persisters, close the store.
-      await bus.flush().catch((error) => onError(error, { org: "", session: "" }));
+      await bus.flush().catch((error) => onError(error));
       await persister?.close();
-      await bus.close().catch((error) => onError(error, { org: "", session: "" }));
+      await bus.close().catch((error) => onError(error));
       await store.close();
       await llm.close?.();
     })();

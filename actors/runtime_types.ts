@@ -101,10 +101,11 @@ export interface RuntimeOptions {
    */
   clock?: Clock;
   /**
-   * Called with failures that have no caller to go to (a history write that failed).
+   * Called with failures that have no caller to go to: a history write that failed
+   * (with its session), or a bus that could not flush or close at shutdown (no session).
    * @default {writes a JSON line to stderr}
    */
-  onError?: (error: unknown, context: { org: string; session: string }) => void;
+  onError?: (error: unknown, context?: { org: string; session: string }) => void;
 }
 
 /** Which session to read or act on. */

@@ -1,5 +1,6 @@
 // The errors the bus adapters raise or report: a stable `code`, the cause, and the event when one is concerned.
 
+import { errorText, logLine } from "../../actors/log.ts";
 import type { TroupeEvent } from "../../actors/events.ts";
 
 /** Stable machine-readable codes of {@linkcode BusError}. */
@@ -70,13 +71,11 @@ export type BusErrorHandler = (error: unknown, event?: TroupeEvent) => void;
  * ```
  */
 export function logBusError(error: unknown, event?: TroupeEvent): void {
-  console.error(JSON.stringify({
-    level: "error",
-    msg: "event bus error",
+  logLine("error", "event bus error", {
     code: error instanceof BusError ? error.code : undefined,
     type: event?.type,
     org: event?.org,
     session: event?.session,
-    error: error instanceof Error ? error.message : String(error),
-  }));
+    error: errorText(error),
+  });
 }

@@ -1,5 +1,6 @@
 // Maps every error a request can meet to its HTTP status, headers and JSON body: the one place that does.
 
+import { errorText, logLine } from "../../actors/log.ts";
 import {
   InvalidInputError,
   OverloadedError,
@@ -122,9 +123,5 @@ export function errorResponse(
 }
 
 function logUnexpected(error: unknown): void {
-  console.error(JSON.stringify({
-    level: "error",
-    msg: "unexpected error",
-    error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-  }));
+  logLine("error", "unexpected error", { error: errorText(error) });
 }
