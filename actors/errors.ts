@@ -6,7 +6,9 @@ export type TroupeErrorCode =
   | "overloaded"
   | "shutting_down"
   | "provider_error"
-  | "cancelled";
+  | "cancelled"
+  | "pool_saturated"
+  | "worker_crashed";
 
 /** Options shared by every Troupe error. */
 export interface TroupeErrorOptions {
@@ -161,5 +163,50 @@ export class CancelledError extends TroupeError {
   constructor(message = "The run was cancelled") {
     super("cancelled", message, false);
     this.name = "CancelledError";
+  }
+}
+
+/**
+ * A worker pool is full: every worker is at its concurrency bound and the
+ * queue is at its bound. Nothing was started; try again after `retryAfterMs`.
+ *
+ * @example
+ * ```ts
+ * import { PoolSaturatedError } from "./errors.ts";
+ *
+ * const error = new PoolSaturatedError("Cannot call the llm pool: 64 calls queued", 100);
+ * console.assert(error.code === "pool_saturated" && error.retryable);
+ * ```
+ */
+export class PoolSaturatedError extends TroupeError {
+  /** A hint for when a retry is likely to find room. */
+  readonly retryAfterMs: number;
+
+  /** Make a saturation error with a retry hint. */
+  constructor(message: string, retryAfterMs: number) {
+    super("pool_saturated", message, true);
+    this.name = "PoolSaturatedError";
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * The worker running a call died (an uncaught error, `terminate()`, out of
+ * memory) before the call finished. The pool replaced it; the same call may
+ * succeed on another worker, so the error is retryable.
+ *
+ * @example
+ * ```ts
+ * import { WorkerCrashedError } from "./errors.ts";
+ *
+ * const error = new WorkerCrashedError("Worker 2 of the llm pool died: out of memory");
+ * console.assert(error.code === "worker_crashed" && error.retryable);
+ * ```
+ */
+export class WorkerCrashedError extends TroupeError {
+  /** Make a worker-crash error. */
+  constructor(message: string, options: TroupeErrorOptions = {}) {
+    super("worker_crashed", message, true, options);
+    this.name = "WorkerCrashedError";
   }
 }

@@ -1,6 +1,6 @@
 // Every event Troupe emits: one typed union, shared by the actors, the bus and the persisters.
 
-import type { Usage } from "./ports.ts";
+import type { LlmAttempt, Usage } from "./ports.ts";
 
 /** A message's ordering policy for when it arrives while a run is in flight. */
 export type Policy = "merge" | "enqueue" | "reject" | "interrupt";
@@ -159,6 +159,14 @@ export interface UsageRecorded extends EventEnvelope, Omit<Usage, "source"> {
   messages: string[];
 }
 
+/** One upstream attempt of a run's LLM call ended (a call with retries or fallbacks has several). */
+export interface LlmAttempted extends EventEnvelope, LlmAttempt {
+  /** What happened: `llm.attempted`. */
+  type: "llm.attempted";
+  /** The run id. */
+  run: string;
+}
+
 /** A request was refused before reaching a session (overload, shutdown). */
 export interface RequestRejected extends EventEnvelope {
   /** What happened: `request.rejected`. */
@@ -182,6 +190,7 @@ export type TroupeEvent =
   | RunFailed
   | RunCancelled
   | UsageRecorded
+  | LlmAttempted
   | RequestRejected;
 
 /** The type names of every event. */

@@ -3,7 +3,7 @@
 import type { AnyActorRef } from "xstate";
 import { CancelledError } from "./errors.ts";
 import type { EventBody } from "./events.ts";
-import type { Clock, LlmProvider, Usage } from "./ports.ts";
+import type { Clock, LlmAttempt, LlmProvider, Usage } from "./ports.ts";
 import type { LlmRunInput, LlmRunOutput } from "./session_machine.ts";
 import { estimateTokens, usageOf } from "./usage.ts";
 
@@ -121,10 +121,14 @@ function llmCall(deps: LlmCallDeps) {
         messages: input.answered,
       });
     };
+    // Every upstream attempt is an event, a cancelled one too: it may have cost tokens.
+    const onAttempt = (attempt: LlmAttempt) => {
+      publish(input.org, input.session, { type: "llm.attempted", run: input.run, ...attempt });
+    };
     try {
       const completion = await llm.complete(
         { org: input.org, session: input.session, run: input.run, messages: input.messages },
-        { signal, onDelta },
+        { signal, onDelta, onAttempt },
       );
       // A provider that ignores its signal still never gets a stale answer delivered.
       if (signal.aborted) throw signal.reason;

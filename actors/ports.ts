@@ -43,6 +43,32 @@ export interface LlmCallOptions {
   signal: AbortSignal;
   /** Receives each piece of generated text as it arrives, in order. */
   onDelta?: (text: string) => void;
+  /** Receives one report per upstream attempt (a provider with retries or fallbacks makes several). */
+  onAttempt?: (attempt: LlmAttempt) => void;
+}
+
+/** One upstream attempt of a call: what was asked of whom, and how it ended. */
+export interface LlmAttempt {
+  /** The id of this upstream request (sent upstream as `X-Request-Id`). */
+  request: string;
+  /** 1 for the first attempt of the call, counting across fallbacks. */
+  attempt: number;
+  /** The provider name. */
+  provider: string;
+  /** The model asked for. */
+  model: string;
+  /** How the attempt ended. */
+  outcome: "completed" | "failed" | "cancelled";
+  /** The upstream HTTP status, or `null` when none came (network error, timeout, cancel). */
+  status: number | null;
+  /** A stable error code when it failed, else `null`. */
+  code: string | null;
+  /** What went wrong, for people, when it failed; else `null`. Never holds a secret. */
+  error: string | null;
+  /** The wait before the next attempt, or `null` when there is none. */
+  retryInMs: number | null;
+  /** Wall time of the attempt. */
+  latencyMs: number;
 }
 
 /** Token counts of one call. */

@@ -94,6 +94,22 @@ const EVENT_FIELDS: FieldTable = {
     ttftMs: rule("null or a non-negative finite number", (v) => v === null || isDuration(v)),
     messages: IDS,
   },
+  "llm.attempted": {
+    run: NAME,
+    request: NAME,
+    attempt: rule("an integer >= 1", (v) => isCount(v) && (v as number) >= 1),
+    provider: NAME,
+    model: NAME,
+    outcome: oneOf("completed", "failed", "cancelled"),
+    status: rule(
+      "null or an HTTP status",
+      (v) => v === null || (isCount(v) && (v as number) < 600),
+    ),
+    code: rule("null or a non-empty string", (v) => v === null || isNonEmptyString(v)),
+    error: rule("null or a string", (v) => v === null || typeof v === "string"),
+    retryInMs: rule("null or a non-negative finite number", (v) => v === null || isDuration(v)),
+    latencyMs: DURATION,
+  },
   "request.rejected": { code: NAME, reason: TEXT },
 };
 
