@@ -31,6 +31,8 @@ export interface LlmRequest {
   session: string;
   /** The run this call serves. */
   run: string;
+  /** The id of this upstream attempt, sent upstream as `X-Request-Id`; set by a provider that retries. */
+  request?: string;
   /** The conversation, oldest first; the last turn is the user turn to answer. */
   messages: ChatMessage[];
   /** Per-call options. */

@@ -8,6 +8,7 @@ import { jsonResponse } from "./_json_response.ts";
 import { describeError, errorResponse } from "./error_response.ts";
 import { HttpError } from "./errors.ts";
 import { readJsonObject } from "./read_json.ts";
+import type { Route, RouteContext } from "./route.ts";
 import { type SseEvent, sseResponse } from "./sse.ts";
 
 /** What {@linkcode createHandler} serves from. */
@@ -33,14 +34,6 @@ export interface HandlerDeps {
 
 /** A fetch handler: a request in, a response out. */
 export type Handler = (request: Request) => Promise<Response>;
-
-type RouteAction = (request: Request, url: URL, session: string) => Promise<Response>;
-
-interface Route {
-  /** Matches the raw path; the first group, if any, is the percent-encoded session. */
-  path: RegExp;
-  methods: Record<string, RouteAction>;
-}
 
 // Until API keys map callers to orgs, every caller is in the default org.
 const ORG = "default";
@@ -105,9 +98,9 @@ export function createHandler(deps: HandlerDeps): Handler {
     );
   }
 
-  async function send(request: Request, _url: URL, session: string): Promise<Response> {
+  async function send({ request, org, params }: RouteContext): Promise<Response> {
     requireJson(request);
-    const input = sendInput(session, await readJsonObject(request, maxBodyBytes));
+    const input = sendInput(org, params[0]!, await readJsonObject(request, maxBodyBytes));
     if (!acceptsEventStream(request)) return jsonResponse(200, await runtime.send(input));
     // Wait for the first event so that a refusal (bad input, overload) still gets its status.
     const events = runtime.stream(input);
@@ -115,20 +108,20 @@ export function createHandler(deps: HandlerDeps): Handler {
     return sseResponse(sseEvents(first, events, report(request)));
   }
 
-  async function history(_request: Request, url: URL, session: string): Promise<Response> {
+  async function history({ url, org, params }: RouteContext): Promise<Response> {
     const limit = url.searchParams.get("limit");
     const before = url.searchParams.get("before");
     const page = await runtime.history({
-      org: ORG,
-      session,
+      org,
+      session: params[0]!,
       ...(limit === null ? {} : { limit: wholeNumber("limit", limit) }),
       ...(before === null ? {} : { before }),
     });
     return jsonResponse(200, page);
   }
 
-  async function cancel(_request: Request, _url: URL, session: string): Promise<Response> {
-    return jsonResponse(200, { cancelled: await runtime.cancel({ org: ORG, session }) });
+  async function cancel({ org, params }: RouteContext): Promise<Response> {
+    return jsonResponse(200, { cancelled: await runtime.cancel({ org, session: params[0]! }) });
   }
 
   return async function handle(request: Request): Promise<Response> {
@@ -147,7 +140,8 @@ export function createHandler(deps: HandlerDeps): Handler {
             { headers: { allow } },
           );
         }
-        return await action(request, url, match[1] === undefined ? "" : decodeSession(match[1]));
+        const params = match.slice(1).map((group) => decodeSegment(group ?? ""));
+        return await action({ request, url, params, org: ORG });
       }
       throw new HttpError(
         404,
@@ -160,7 +154,7 @@ export function createHandler(deps: HandlerDeps): Handler {
   };
 }
 
-function decodeSession(segment: string): string {
+function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
@@ -187,7 +181,7 @@ function requireJson(request: Request): void {
   }
 }
 
-function sendInput(session: string, body: Record<string, unknown>): SendInput {
+function sendInput(org: string, session: string, body: Record<string, unknown>): SendInput {
   for (const field of Object.keys(body)) {
     if (!SEND_FIELDS.includes(field)) {
       throw new InvalidInputError(
@@ -200,7 +194,7 @@ function sendInput(session: string, body: Record<string, unknown>): SendInput {
   }
   // The runtime checks the values and names the field that is wrong.
   return {
-    org: ORG,
+    org,
     session,
     content: body.content as SendInput["content"],
     ...(body.id === undefined ? {} : { id: body.id as string }),
