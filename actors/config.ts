@@ -42,6 +42,26 @@ export interface TroupeConfig {
   databaseUrl: string;
   /** The NATS server events travel through (JetStream), or `null` for the in-process bus. */
   natsUrl: string | null;
+  /** The OpenAI-compatible upstream (`.../v1`), or `null` for the embedded mock. */
+  llmBaseUrl: string | null;
+  /** The upstream's API key, or `null` when it needs none. Never logged. */
+  llmApiKey: string | null;
+  /** The model to ask for; required with `llmBaseUrl`. */
+  llmModel: string | null;
+  /** Models to fall back to, in order, when the model keeps failing. */
+  llmFallbackModels: string[];
+  /** Each upstream attempt is abandoned after this long. */
+  llmTimeoutMs: number;
+  /** A whole call, retries included, is abandoned after this long. */
+  llmDeadlineMs: number;
+  /** How many times a failed attempt is retried (on 429, 5xx, timeouts, network errors). */
+  llmRetries: number;
+  /** Workers in the LLM pool; `0` picks one per core. */
+  llmWorkers: number;
+  /** Calls in flight at once per worker. */
+  llmWorkerConcurrency: number;
+  /** Calls waiting for a worker before the pool refuses more. */
+  llmQueueBound: number;
 }
 
 /**
@@ -65,6 +85,16 @@ export const DEFAULT_CONFIG: Readonly<TroupeConfig> = Object.freeze({
   maxBodyBytes: 1_048_576,
   databaseUrl: "./data/troupe.db",
   natsUrl: null,
+  llmBaseUrl: null,
+  llmApiKey: null,
+  llmModel: null,
+  llmFallbackModels: [],
+  llmTimeoutMs: 60_000,
+  llmDeadlineMs: 180_000,
+  llmRetries: 2,
+  llmWorkers: 0,
+  llmWorkerConcurrency: 512,
+  llmQueueBound: 10_000,
 });
 
 /** One setting: the field it fills, its variable, its flag and how its text is read. */
@@ -109,7 +139,87 @@ const SETTINGS: readonly Setting[] = [
   },
   { key: "databaseUrl", env: "TROUPE_DATABASE_URL", flag: "database-url", parse: parseDatabaseUrl },
   { key: "natsUrl", env: "TROUPE_NATS_URL", flag: "nats-url", parse: parseNatsUrl },
+  { key: "llmBaseUrl", env: "TROUPE_LLM_BASE_URL", flag: "llm-base-url", parse: parseHttpUrl },
+  { key: "llmApiKey", env: "TROUPE_LLM_API_KEY", flag: "llm-api-key", parse: parseSecret },
+  { key: "llmModel", env: "TROUPE_LLM_MODEL", flag: "llm-model", parse: parseModel },
+  {
+    key: "llmFallbackModels",
+    env: "TROUPE_LLM_FALLBACK_MODELS",
+    flag: "llm-fallback-models",
+    parse: (text, name) =>
+      text.split(",").map((model) => model.trim()).filter((m) => m !== "").map((model) =>
+        parseModel(model, name)
+      ),
+  },
+  {
+    key: "llmTimeoutMs",
+    env: "TROUPE_LLM_TIMEOUT_MS",
+    flag: "llm-timeout-ms",
+    parse: wholeNumber(1, MAX_TIMER_MS),
+  },
+  {
+    key: "llmDeadlineMs",
+    env: "TROUPE_LLM_DEADLINE_MS",
+    flag: "llm-deadline-ms",
+    parse: wholeNumber(1, MAX_TIMER_MS),
+  },
+  { key: "llmRetries", env: "TROUPE_LLM_RETRIES", flag: "llm-retries", parse: wholeNumber(0, 10) },
+  { key: "llmWorkers", env: "TROUPE_LLM_WORKERS", flag: "llm-workers", parse: wholeNumber(0, 64) },
+  {
+    key: "llmWorkerConcurrency",
+    env: "TROUPE_LLM_WORKER_CONCURRENCY",
+    flag: "llm-worker-concurrency",
+    parse: wholeNumber(1, 100_000),
+  },
+  {
+    key: "llmQueueBound",
+    env: "TROUPE_LLM_QUEUE_BOUND",
+    flag: "llm-queue-bound",
+    parse: wholeNumber(0, 10_000_000),
+  },
 ];
+
+/** An `http://` or `https://` URL without credentials in it. */
+function parseHttpUrl(text: string, name: string): string {
+  const trimmed = text.trim();
+  const url = URL.canParse(trimmed) ? new URL(trimmed) : null;
+  if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new InvalidInputError(
+      name,
+      `Cannot start: ${name} must be an http:// or https:// URL such as https://api.openai.com/v1, current value is ${
+        url === null ? "not a URL" : `a "${url.protocol}" URL`
+      }`,
+    );
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new InvalidInputError(
+      name,
+      `Cannot start: ${name} must not hold credentials; put the key in TROUPE_LLM_API_KEY`,
+    );
+  }
+  return trimmed.replace(/\/+$/, "");
+}
+
+/** A secret: printable, no whitespace; never echoed back. */
+function parseSecret(text: string, name: string): string {
+  const trimmed = text.trim();
+  if (!/^[\x21-\x7e]{1,4096}$/.test(trimmed)) {
+    throw new InvalidInputError(
+      name,
+      `Cannot start: ${name} must be 1 to 4096 printable characters without spaces (its value is not shown)`,
+    );
+  }
+  return trimmed;
+}
+
+/** A model name as upstreams take it, e.g. `gpt-4o-mini` or `meta-llama/Llama-3.1-8B:free`. */
+function parseModel(text: string, name: string): string {
+  const trimmed = text.trim();
+  if (!/^[\w.:/@+-]{1,200}$/.test(trimmed)) {
+    refuse(name, "a model name of letters, digits and . : / @ + - _", text);
+  }
+  return trimmed;
+}
 
 /** A SQLite file path, `:memory:`/`memory`, or a `postgres://` URL that parses. */
 function parseDatabaseUrl(text: string, name: string): string {
@@ -218,6 +328,12 @@ export function parseConfig(
     } else if (envValue !== undefined && envValue.trim() !== "") {
       config[setting.key] = setting.parse(envValue, setting.env);
     }
+  }
+  if (config.llmBaseUrl !== null && config.llmModel === null) {
+    throw new InvalidInputError(
+      "TROUPE_LLM_MODEL",
+      "Cannot start: TROUPE_LLM_MODEL (or --llm-model) must name a model when TROUPE_LLM_BASE_URL is set",
+    );
   }
   return config as unknown as TroupeConfig;
 }

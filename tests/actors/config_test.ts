@@ -32,9 +32,24 @@ Deno.test("parseConfig with nothing set gives the laptop-safe defaults", () => {
     maxBodyBytes: 1_048_576,
     databaseUrl: "./data/troupe.db",
     natsUrl: null,
+    ...LLM_DEFAULTS,
   });
   assertEquals(parseConfig({}), { ...DEFAULT_CONFIG });
 });
+
+// With no upstream configured, the embedded mock answers; these only shape a configured one.
+const LLM_DEFAULTS = {
+  llmBaseUrl: null,
+  llmApiKey: null,
+  llmModel: null,
+  llmFallbackModels: [],
+  llmTimeoutMs: 60_000,
+  llmDeadlineMs: 180_000,
+  llmRetries: 2,
+  llmWorkers: 0,
+  llmWorkerConcurrency: 512,
+  llmQueueBound: 10_000,
+};
 
 const GOOD_ENV: Record<string, string> = {
   TROUPE_HOST: "localhost",
@@ -47,6 +62,16 @@ const GOOD_ENV: Record<string, string> = {
   TROUPE_MAX_BODY_BYTES: "2048",
   TROUPE_DATABASE_URL: "postgres://troupe:secret@db.internal:5432/troupe",
   TROUPE_NATS_URL: "nats://127.0.0.1:4222",
+  TROUPE_LLM_BASE_URL: "https://api.example.com/v1/",
+  TROUPE_LLM_API_KEY: "sk-test-123",
+  TROUPE_LLM_MODEL: "gpt-4o-mini",
+  TROUPE_LLM_FALLBACK_MODELS: "gpt-4o, meta-llama/Llama-3.1-8B:free",
+  TROUPE_LLM_TIMEOUT_MS: "1000",
+  TROUPE_LLM_DEADLINE_MS: "5000",
+  TROUPE_LLM_RETRIES: "3",
+  TROUPE_LLM_WORKERS: "2",
+  TROUPE_LLM_WORKER_CONCURRENCY: "64",
+  TROUPE_LLM_QUEUE_BOUND: "100",
 };
 
 Deno.test("parseConfig reads every TROUPE_* variable", () => {
@@ -62,6 +87,16 @@ Deno.test("parseConfig reads every TROUPE_* variable", () => {
     maxBodyBytes: 2048,
     databaseUrl: "postgres://troupe:secret@db.internal:5432/troupe",
     natsUrl: "nats://127.0.0.1:4222",
+    llmBaseUrl: "https://api.example.com/v1",
+    llmApiKey: "sk-test-123",
+    llmModel: "gpt-4o-mini",
+    llmFallbackModels: ["gpt-4o", "meta-llama/Llama-3.1-8B:free"],
+    llmTimeoutMs: 1000,
+    llmDeadlineMs: 5000,
+    llmRetries: 3,
+    llmWorkers: 2,
+    llmWorkerConcurrency: 64,
+    llmQueueBound: 100,
   });
 });
 
@@ -71,6 +106,16 @@ Deno.test("CONFIG_ENV_VARS lists exactly the variables parseConfig reads", () =>
     "TROUPE_DEBOUNCE_MS",
     "TROUPE_HOST",
     "TROUPE_IDLE_TIMEOUT_MS",
+    "TROUPE_LLM_API_KEY",
+    "TROUPE_LLM_BASE_URL",
+    "TROUPE_LLM_DEADLINE_MS",
+    "TROUPE_LLM_FALLBACK_MODELS",
+    "TROUPE_LLM_MODEL",
+    "TROUPE_LLM_QUEUE_BOUND",
+    "TROUPE_LLM_RETRIES",
+    "TROUPE_LLM_TIMEOUT_MS",
+    "TROUPE_LLM_WORKERS",
+    "TROUPE_LLM_WORKER_CONCURRENCY",
     "TROUPE_LOG_LEVEL",
     "TROUPE_MAX_ACTIVE_SESSIONS",
     "TROUPE_MAX_BODY_BYTES",
@@ -101,6 +146,16 @@ Deno.test("every setting has a flag", () => {
     "--max-body-bytes=5",
     "--database-url=memory",
     "--nats-url=tls://nats.internal:4222",
+    "--llm-base-url=http://127.0.0.1:9/v1",
+    "--llm-api-key=k",
+    "--llm-model=m",
+    "--llm-fallback-models=a,b",
+    "--llm-timeout-ms=6",
+    "--llm-deadline-ms=7",
+    "--llm-retries=0",
+    "--llm-workers=1",
+    "--llm-worker-concurrency=8",
+    "--llm-queue-bound=9",
   ]);
   assertEquals(config, {
     host: "localhost",
@@ -113,6 +168,16 @@ Deno.test("every setting has a flag", () => {
     maxBodyBytes: 5,
     databaseUrl: "memory",
     natsUrl: "tls://nats.internal:4222",
+    llmBaseUrl: "http://127.0.0.1:9/v1",
+    llmApiKey: "k",
+    llmModel: "m",
+    llmFallbackModels: ["a", "b"],
+    llmTimeoutMs: 6,
+    llmDeadlineMs: 7,
+    llmRetries: 0,
+    llmWorkers: 1,
+    llmWorkerConcurrency: 8,
+    llmQueueBound: 9,
   });
   assertEquals(CONFIG_FLAGS.length, CONFIG_ENV_VARS.length);
 });
@@ -151,6 +216,11 @@ const BAD_VALUES: [variable: string, flag: string, value: string, accepts: strin
   ["TROUPE_DATABASE_URL", "--database-url", "postgres://[::1", "a file path or a postgres:// URL"],
   ["TROUPE_NATS_URL", "--nats-url", "127.0.0.1:4222", "a nats:// or tls:// URL"],
   ["TROUPE_NATS_URL", "--nats-url", "http://x", "a nats:// or tls:// URL"],
+  ["TROUPE_LLM_BASE_URL", "--llm-base-url", "ftp://x/v1", "an http:// or https:// URL"],
+  ["TROUPE_LLM_BASE_URL", "--llm-base-url", "api.openai.com", "an http:// or https:// URL"],
+  ["TROUPE_LLM_MODEL", "--llm-model", "gpt 4", "a model name"],
+  ["TROUPE_LLM_RETRIES", "--llm-retries", "11", "a whole number from 0 to 10"],
+  ["TROUPE_LLM_TIMEOUT_MS", "--llm-timeout-ms", "0", "a whole number from 1 to"],
 ];
 
 Deno.test("each bad variable is refused with a message naming it and what it accepts", () => {
@@ -183,6 +253,30 @@ Deno.test("an unknown flag, a stray argument or a flag without a value is refuse
       assertEquals(error.field, "args");
       assert(error.message.startsWith("Cannot start: "), error.message);
       assert(error.message.includes("--host, --port, --policy"), error.message);
+      return true;
+    });
+  }
+});
+
+Deno.test("an upstream without a model is refused, naming TROUPE_LLM_MODEL", () => {
+  assertThrows(() => parseConfig({ TROUPE_LLM_BASE_URL: "http://127.0.0.1:8080/v1" }), (error) => {
+    assert(error instanceof InvalidInputError);
+    assertEquals(error.field, "TROUPE_LLM_MODEL");
+    return true;
+  });
+});
+
+Deno.test("the LLM API key is never echoed in a refusal, nor credentials in the base URL", () => {
+  for (
+    const [env, field] of [
+      [{ TROUPE_LLM_API_KEY: "sk secret with spaces" }, "TROUPE_LLM_API_KEY"],
+      [{ TROUPE_LLM_BASE_URL: "https://user:sk-secret@api.example.com/v1" }, "TROUPE_LLM_BASE_URL"],
+    ] as const
+  ) {
+    assertThrows(() => parseConfig(env), (error) => {
+      assert(error instanceof InvalidInputError);
+      assertEquals(error.field, field);
+      assert(!error.message.includes("secret"), error.message);
       return true;
     });
   }
