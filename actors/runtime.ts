@@ -191,22 +191,30 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     }
 
     const key = keyOf(org, session);
-    const outcomeKey = `${key}\u0000${id}`;
-    const prior = inFlight.get(outcomeKey) ?? recent.get(outcomeKey);
-    if (prior !== undefined) return prior;
+    // Only a caller's own id can come again: a generated one needs no outcome kept.
+    const outcomeKey = input.id === undefined ? null : `${key}\u0000${id}`;
+    if (outcomeKey !== null) {
+      const prior = inFlight.get(outcomeKey) ?? recent.get(outcomeKey);
+      if (prior !== undefined) return prior;
+    }
 
     unsettled++;
     let resolveReply!: (reply: Reply) => void;
     const reply = new Promise<Reply>((resolve) => resolveReply = resolve);
     const target: Caller = {
-      settle: (r) => {
-        const outcome = inFlight.get(outcomeKey);
-        inFlight.delete(outcomeKey);
-        // A refused message left no trace, so the same id may be sent again.
-        if (r.status !== "rejected" && outcome !== undefined) remember(outcomeKey, outcome);
-        resolveReply(r);
-        caller?.settle(r);
-      },
+      settle: outcomeKey === null
+        ? (r) => {
+          resolveReply(r);
+          caller?.settle(r);
+        }
+        : (r) => {
+          const outcome = inFlight.get(outcomeKey);
+          inFlight.delete(outcomeKey);
+          // A refused message left no trace, so the same id may be sent again.
+          if (r.status !== "rejected" && outcome !== undefined) remember(outcomeKey, outcome);
+          resolveReply(r);
+          caller?.settle(r);
+        },
     };
     if (caller?.onDelta !== undefined) target.onDelta = caller.onDelta;
     const deliver = (handle: SessionHandle) =>
@@ -214,7 +222,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
 
     const live = directory.get(key);
     if (live !== undefined) {
-      inFlight.set(outcomeKey, reply);
+      if (outcomeKey !== null) inFlight.set(outcomeKey, reply);
       deliver(live);
       return reply;
     }
@@ -222,7 +230,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       deliver(handle);
       return reply;
     }, (error) => {
-      inFlight.delete(outcomeKey);
+      if (outcomeKey !== null) inFlight.delete(outcomeKey);
       if (--unsettled === 0 && onAllSettled !== null) onAllSettled();
       publish(org, session, {
         type: "request.rejected",
@@ -231,7 +239,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       });
       throw error;
     });
-    inFlight.set(outcomeKey, activated);
+    if (outcomeKey !== null) inFlight.set(outcomeKey, activated);
     return activated;
   }
 

@@ -134,10 +134,22 @@ export function startSession(
     onSettled(handle);
   });
   actor.on("session.event", ({ body }: { body: EventBody }) => publish(org, session, body));
+  // Entries emitted while a write is queued join it: one append per turn of the
+  // chain, not one per emit (a message and its answer are often one write).
+  let batch: HistoryEntry[] | null = null;
+  const writeBatch = () => {
+    const entries = batch!;
+    batch = null;
+    return store.appendHistory(org, session, entries);
+  };
+  const reportWrite = (error: unknown) => onWriteError(error, handle);
   actor.on("session.history", ({ entries }: { entries: HistoryEntry[] }) => {
-    writes = writes.then(() => store.appendHistory(org, session, entries)).catch((error) =>
-      onWriteError(error, handle)
-    );
+    if (batch !== null) {
+      for (const entry of entries) batch.push(entry);
+      return;
+    }
+    batch = entries.slice();
+    writes = writes.then(writeBatch).catch(reportWrite);
   });
   actor.start();
   return handle;
