@@ -113,7 +113,19 @@ const EVENT_FIELDS: FieldTable = {
   "request.rejected": { code: NAME, reason: TEXT },
 };
 
-const EVENT_TYPES = Object.keys(EVENT_FIELDS) as TroupeEventType[];
+/**
+ * Every event type, in the order `EVENT_FIELDS` lists them.
+ *
+ * @example
+ * ```ts
+ * import { EVENT_TYPES } from "./validate_event.ts";
+ *
+ * console.assert(EVENT_TYPES.includes("usage.recorded"));
+ * ```
+ */
+export const EVENT_TYPES: readonly TroupeEventType[] = Object.keys(
+  EVENT_FIELDS,
+) as TroupeEventType[];
 
 /** The envelope every event carries, checked before its type-specific fields. */
 const ENVELOPE: Record<keyof EventEnvelope, FieldRule> = {
