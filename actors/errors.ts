@@ -114,24 +114,31 @@ export class ShutdownError extends TroupeError {
 }
 
 /**
- * An LLM provider failed. `retryable` says whether the same call may succeed later.
+ * An LLM provider failed. `retryable` says whether the same call may succeed
+ * later; `retryAfterMs` is the upstream's hint (`Retry-After`) of how long to wait first.
  *
  * @example
  * ```ts
  * import { ProviderError } from "./errors.ts";
  *
- * const error = new ProviderError("Upstream answered 503", { retryable: true, status: 503 });
- * console.assert(error.retryable && error.status === 503);
+ * const error = new ProviderError("Upstream answered 429", {
+ *   retryable: true,
+ *   status: 429,
+ *   retryAfterMs: 2000,
+ * });
+ * console.assert(error.retryable && error.status === 429 && error.retryAfterMs === 2000);
  * ```
  */
 export class ProviderError extends TroupeError {
   /** The upstream HTTP status, when there was one. */
   readonly status: number | undefined;
+  /** How long the upstream asked to wait before trying again, when it said. */
+  readonly retryAfterMs: number | undefined;
 
   /** Make a provider error. */
   constructor(
     message: string,
-    options: { retryable?: boolean; status?: number; cause?: unknown } = {},
+    options: { retryable?: boolean; status?: number; retryAfterMs?: number; cause?: unknown } = {},
   ) {
     super(
       "provider_error",
@@ -141,6 +148,7 @@ export class ProviderError extends TroupeError {
     );
     this.name = "ProviderError";
     this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

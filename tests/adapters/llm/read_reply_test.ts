@@ -1,0 +1,137 @@
+// Tests reading whole and streamed replies from vendor fixtures, cut into pieces anywhere, and the ways a stream can go wrong.
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { ProviderError } from "../../../actors/errors.ts";
+import { replyReader } from "../../../adapters/llm/_read_reply.ts";
+import { cutAt, fixture, piecewiseResponse } from "./_fixtures.ts";
+
+const encoder = new TextEncoder();
+
+async function read(response: Response) {
+  const pieces: string[] = [];
+  const reader = replyReader(response, {
+    onText: (text) => pieces.push(text),
+    redact: (text) => text.replaceAll("sk-secret", "[redacted]"),
+    url: "http://upstream/v1/chat/completions",
+  });
+  try {
+    return { reply: await reader.read(), pieces, text: reader.text };
+  } catch (error) {
+    return { error, pieces, text: reader.text };
+  }
+}
+
+function stream(text: string, offsets: number[] = []): Response {
+  return piecewiseResponse(cutAt(encoder.encode(text), offsets));
+}
+
+Deno.test("replyReader reads an OpenAI stream whatever the byte pieces, UTF-8 cut included", async () => {
+  const body = await fixture("openai_chat_stream.sse");
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.nat(), { maxLength: 40 }),
+      fc.constantFrom("\n", "\r\n", "\r"),
+      async (offsets, eol) => {
+        const { reply, pieces } = await read(stream(body.replaceAll("\n", eol), offsets));
+        assert.equal(reply?.text, "Grüße aus Köln 👋! Wie geht's?");
+        assert.deepEqual(pieces, ["Grüße", " aus", " Köln", " 👋", "!", " Wie", " geht", "'s?"]);
+        assert.equal(reply?.finishReason, "stop");
+        assert.equal(reply?.model, "gpt-4o-mini-2024-07-18");
+        assert.deepEqual(reply?.usage, {
+          inputTokens: 19,
+          outputTokens: 10,
+          cachedTokens: 0,
+          reasoningTokens: 0,
+          totalTokens: 29,
+          source: "reported",
+        });
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+Deno.test("replyReader skips OpenRouter's keep-alive comments and reads its usage chunk", async () => {
+  const { reply } = await read(stream(await fixture("openrouter_stream.sse"), [3, 50, 400]));
+  assert.equal(reply?.text, "Deux lignes\nsuffisent.");
+  assert.equal(reply?.finishReason, "stop");
+  assert.equal(reply?.usage?.totalTokens, 20);
+});
+
+Deno.test("replyReader reads Anthropic-style usage and finish reason in a proxy's stream", async () => {
+  const { reply } = await read(stream(await fixture("anthropic_usage_stream.sse")));
+  assert.equal(reply?.text, "Short answer.");
+  assert.equal(reply?.finishReason, "stop", "end_turn is stop");
+  assert.deepEqual(reply?.usage, {
+    inputTokens: 2057,
+    outputTokens: 4,
+    cachedTokens: 2048,
+    reasoningTokens: 0,
+    totalTokens: 2061,
+    source: "reported",
+  });
+});
+
+Deno.test("replyReader reads Gemini usageMetadata riding on the last content chunk", async () => {
+  const { reply } = await read(stream(await fixture("gemini_usage_stream.sse")));
+  assert.equal(reply?.text, "Canberra is the capital.");
+  assert.equal(reply?.finishReason, "stop");
+  assert.equal(reply?.usage?.inputTokens, 8);
+  assert.equal(reply?.usage?.outputTokens, 7);
+  assert.equal(reply?.usage?.totalTokens, 15);
+});
+
+Deno.test("replyReader reads a whole JSON body, even when a stream was asked for", async () => {
+  const body = await fixture("openai_chat_completion.json");
+  const { reply, pieces } = await read(
+    piecewiseResponse([encoder.encode(body)], "application/json"),
+  );
+  assert.equal(reply?.text, "Bonjour ! Voici le résumé demandé : trois points, un par ligne.");
+  assert.deepEqual(pieces, [reply?.text], "a whole reply is one delta");
+  assert.equal(reply?.usage?.cachedTokens, 1024);
+  const gemini = await read(
+    piecewiseResponse(
+      [encoder.encode(await fixture("gemini_usage_completion.json"))],
+      "application/json",
+    ),
+  );
+  assert.equal(gemini.reply?.finishReason, "stop", "Gemini's STOP is stop");
+  assert.equal(gemini.reply?.usage?.reasoningTokens, 473);
+});
+
+Deno.test("replyReader fails retryably on an error chunk mid-stream, keeping the text so far", async () => {
+  const { error, text } = await read(stream(await fixture("openrouter_stream_error.sse")));
+  assert.ok(error instanceof ProviderError);
+  assert.equal(error.retryable, true);
+  assert.match(error.message, /Provider disconnected unexpectedly/);
+  assert.equal(text, "Partial");
+});
+
+Deno.test("replyReader fails retryably when a stream ends before it finished", async () => {
+  const body = await fixture("openai_chat_stream.sse");
+  const cutAt = body.indexOf("data:", body.indexOf("Köln"));
+  const { error, text } = await read(stream(body.slice(0, cutAt)));
+  assert.ok(error instanceof ProviderError);
+  assert.equal(error.retryable, true);
+  assert.match(error.message, /ended the stream before it finished/);
+  assert.equal(text, "Grüße aus Köln");
+});
+
+Deno.test("replyReader accepts a stream that finished without [DONE]", async () => {
+  const body = await fixture("anthropic_usage_stream.sse");
+  const { reply } = await read(stream(body.replace("data: [DONE]\n\n", "")));
+  assert.equal(reply?.text, "Short answer.");
+});
+
+Deno.test("replyReader refuses, without retry, a stream that is not the wire format, and redacts it", async () => {
+  const { error } = await read(stream("data: <html>sk-secret</html>\n\n"));
+  assert.ok(error instanceof ProviderError);
+  assert.equal(error.retryable, false);
+  assert.match(error.message, /not JSON: <html>\[redacted\]<\/html>/);
+  const whole = await read(
+    piecewiseResponse([encoder.encode('{"choices":[]}')], "application/json"),
+  );
+  assert.ok(whole.error instanceof ProviderError);
+  assert.match(whole.error.message, /choices\[0\]\.message is missing/);
+});
