@@ -5,7 +5,7 @@ import { CancelledError } from "./errors.ts";
 import type { EventBody } from "./events.ts";
 import type { Clock, LlmAttempt, LlmProvider, Usage } from "./ports.ts";
 import type { LlmRunInput, LlmRunOutput } from "./session_machine.ts";
-import { estimateTokens, usageOf } from "./usage.ts";
+import { addUsage, estimateTokens, usageOf } from "./usage.ts";
 
 /** What the LLM call actions need from the runtime. */
 export interface LlmCallDeps {
@@ -125,22 +125,30 @@ function llmCall(deps: LlmCallDeps) {
     const onAttempt = (attempt: LlmAttempt) => {
       publish(input.org, input.session, { type: "llm.attempted", run: input.run, ...attempt });
     };
+    // What every attempt cost, as the provider counted it (retries and cancels included).
+    let spent: Usage | null = null;
+    let spentModel: string | null = null;
+    const onUsage = (usage: Usage, model: string) => {
+      spent = spent === null ? usage : addUsage(spent, usage);
+      spentModel = model;
+    };
     try {
       const completion = await llm.complete(
         { org: input.org, session: input.session, run: input.run, messages: input.messages },
-        { signal, onDelta, onAttempt },
+        { signal, onDelta, onAttempt, onUsage },
       );
       // A provider that ignores its signal still never gets a stale answer delivered.
       if (signal.aborted) throw signal.reason;
-      record("completed", completion.usage, completion.model);
+      record("completed", spent ?? completion.usage, completion.model);
       return { completion, finishedAt: clock.now() };
     } catch (error) {
+      // A provider that counted nothing: the prompt, and a quarter token a character streamed.
       const prompt = input.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
       const output = Math.ceil(streamedChars / 4);
       record(
         signal.aborted ? "cancelled" : "failed",
-        usageOf(prompt, output, "estimated"),
-        llm.model ?? llm.name,
+        spent ?? usageOf(prompt, output, "estimated"),
+        spentModel ?? llm.model ?? llm.name,
       );
       throw error;
     }

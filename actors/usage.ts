@@ -41,3 +41,26 @@ export function usageOf(
     source,
   };
 }
+
+/**
+ * The usage of two attempts of one call together: counts summed, `reported`
+ * only when both were.
+ *
+ * @example
+ * ```ts
+ * import { addUsage, usageOf } from "./usage.ts";
+ *
+ * const both = addUsage(usageOf(10, 2, "reported"), usageOf(10, 5, "estimated"));
+ * console.assert(both.totalTokens === 27 && both.source === "estimated");
+ * ```
+ */
+export function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cachedTokens: a.cachedTokens + b.cachedTokens,
+    reasoningTokens: a.reasoningTokens + b.reasoningTokens,
+    totalTokens: a.totalTokens + b.totalTokens,
+    source: a.source === "reported" && b.source === "reported" ? "reported" : "estimated",
+  };
+}
