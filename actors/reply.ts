@@ -1,7 +1,7 @@
 // What a caller gets back for a message, and what it sends.
 
 import type { Policy } from "./events.ts";
-import type { Usage } from "./ports.ts";
+import type { ChatMessage, FinishReason, Usage } from "./ports.ts";
 
 /** How a message ended. */
 export type ReplyStatus = "completed" | "superseded" | "rejected" | "cancelled" | "failed";
@@ -37,6 +37,10 @@ export interface Reply {
   answered: string[];
   /** Token counts of the run (`completed`). */
   usage?: Usage;
+  /** The model that answered (`completed`). */
+  model?: string;
+  /** Why the provider stopped generating (`completed`). */
+  finishReason?: FinishReason;
   /** The run that now answers this message (`superseded`). */
   supersededBy?: string;
   /** What went wrong (`failed`). */
@@ -58,6 +62,13 @@ export interface SendInput {
   id?: string;
   /** The policy for this message; the session's or the runtime's when absent. */
   policy?: Policy;
+  /**
+   * The conversation before this message, as the caller keeps it (an
+   * OpenAI-style client sends it with every call). When given, the run that
+   * answers this message builds its prompt from it instead of the stored
+   * history; the message and the answer are still stored as usual.
+   */
+  context?: ChatMessage[];
 }
 
 /** One item of a streamed reply: text as it is generated, then the final reply. */

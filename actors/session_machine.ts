@@ -251,6 +251,8 @@ export const sessionMachine = setup({
         text: completion.text,
         answered,
         usage: completion.usage,
+        model: completion.model,
+        finishReason: completion.finishReason,
       }));
     }),
     /** The call failed: tell the live caller why. */

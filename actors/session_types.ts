@@ -14,6 +14,8 @@ export interface QueuedMessage {
   receivedAt: number;
   /** Whether it is already in history (it was part of a run that started, or was superseded). */
   committed: boolean;
+  /** The caller's conversation before this message; replaces the history in its run's prompt. */
+  context?: ChatMessage[];
 }
 
 /** Messages that one run answers. Every message but the last has already been told it was superseded. */

@@ -2,6 +2,7 @@
 
 import { InvalidInputError } from "./errors.ts";
 import { POLICIES, type Policy } from "./events.ts";
+import type { ChatMessage, ChatRole } from "./ports.ts";
 
 const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 const ID_RULE = "1–128 characters of letters, digits, '.', '_', ':', '@' or '-'";
@@ -130,4 +131,71 @@ export function checkObject(value: unknown, action: string): Record<string, unkn
     );
   }
   return value as Record<string, unknown>;
+}
+
+const ROLES: readonly ChatRole[] = ["system", "user", "assistant"];
+
+/**
+ * Check a caller's conversation: an array of at most `maxMessages` turns, each
+ * `{ role, content }` with a role of `system`, `user` or `assistant` and a
+ * string content of at most `maxLength` characters (empty is allowed: an
+ * assistant turn may have said nothing). Returns a copy holding only `role`
+ * and `content`, so later changes to the caller's objects change nothing.
+ *
+ * @example
+ * ```ts
+ * import { checkContext } from "./validate.ts";
+ *
+ * const context = checkContext([{ role: "user", content: "hi" }], 100, 10);
+ * console.assert(context.length === 1 && context[0]!.role === "user");
+ * ```
+ */
+export function checkContext(
+  value: unknown,
+  maxLength: number,
+  maxMessages: number,
+): ChatMessage[] {
+  if (!Array.isArray(value)) {
+    throw new InvalidInputError(
+      "context",
+      `Cannot send: context must be an array of { role, content }, current value is ${show(value)}`,
+    );
+  }
+  if (value.length > maxMessages) {
+    throw new InvalidInputError(
+      "context",
+      `Cannot send: context must hold at most ${maxMessages} messages, current length is ${value.length}`,
+    );
+  }
+  return value.map((turn: unknown, i): ChatMessage => {
+    const field = `context[${i}]`;
+    if (typeof turn !== "object" || turn === null || Array.isArray(turn)) {
+      throw new InvalidInputError(
+        field,
+        `Cannot send: ${field} must be an object { role, content }, current value is ${show(turn)}`,
+      );
+    }
+    const { role, content } = turn as Record<string, unknown>;
+    if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role)) {
+      throw new InvalidInputError(
+        `${field}.role`,
+        `Cannot send: ${field}.role must be one of ${ROLES.join(", ")}, current value is ${
+          show(role)
+        }`,
+      );
+    }
+    if (typeof content !== "string") {
+      throw new InvalidInputError(
+        `${field}.content`,
+        `Cannot send: ${field}.content must be a string, current value is ${show(content)}`,
+      );
+    }
+    if (content.length > maxLength) {
+      throw new InvalidInputError(
+        `${field}.content`,
+        `Cannot send: ${field}.content must be at most ${maxLength} characters, current length is ${content.length}`,
+      );
+    }
+    return { role: role as ChatRole, content };
+  });
 }

@@ -64,6 +64,31 @@ export async function readJsonObject(
   return value as Record<string, unknown>;
 }
 
+/**
+ * Refuse a body that is not JSON (`application/json` or `*+json`) with a 415
+ * {@linkcode HttpError}. Requiring JSON also makes a browser preflight a
+ * cross-site POST, which this server never allows.
+ *
+ * @example
+ * ```ts
+ * import { requireJson } from "./read_json.ts";
+ *
+ * requireJson(new Request("http://localhost/", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }));
+ * ```
+ */
+export function requireJson(request: Request): void {
+  const type = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase() ?? "";
+  if (type !== "application/json" && !type.endsWith("+json")) {
+    throw new HttpError(
+      415,
+      "unsupported_media_type",
+      `Cannot read the body: content-type must be application/json, current value is ${
+        JSON.stringify(type)
+      }`,
+    );
+  }
+}
+
 async function readLimited(
   body: ReadableStream<Uint8Array> | null,
   maxBytes: number,

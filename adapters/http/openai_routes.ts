@@ -1,0 +1,176 @@
+// The OpenAI-compatible routes: POST /v1/chat/completions (streaming and not) and GET /v1/models.
+
+import { systemClock } from "../../actors/clock.ts";
+import { InvalidInputError } from "../../actors/errors.ts";
+import type { Clock } from "../../actors/ports.ts";
+import type { Runtime } from "../../actors/runtime.ts";
+import type { SendInput } from "../../actors/reply.ts";
+import { checkId } from "../../actors/validate.ts";
+import { jsonResponse } from "./_json_response.ts";
+import { readChatCompletionRequest } from "./_openai_request.ts";
+import { openAiChunks } from "./_openai_stream.ts";
+import { chatCompletion, type CompletionMeta, openAiError, replyError } from "./_openai_wire.ts";
+import { describeError } from "./error_response.ts";
+import { readJsonObject, requireJson } from "./read_json.ts";
+import type { Route, RouteContext } from "./route.ts";
+import { sseResponse } from "./sse.ts";
+
+/** What {@linkcode openAiRoutes} serves from. */
+export interface OpenAiRoutesOptions {
+  /** The runtime every call talks to. */
+  runtime: Runtime;
+  /**
+   * The largest request body accepted, in bytes; a larger one gets 413.
+   * @default {1048576}
+   */
+  maxBodyBytes?: number;
+  /**
+   * The model ids `GET /v1/models` lists. A call may name any model: Troupe
+   * answers with its configured provider and says which model answered.
+   * @default {["troupe"]}
+   */
+  models?: readonly string[];
+  /**
+   * Time, for the `created` field.
+   * @default {systemClock}
+   */
+  clock?: Pick<Clock, "now">;
+  /**
+   * Receives an error Troupe does not expect (the client sees a bare `internal_error`).
+   * @default {describeError's default: a JSON line on stderr}
+   */
+  onError?: (error: unknown, request: Request) => void;
+}
+
+/** The header that names the session of a call; without it a call is a session of its own. */
+export const SESSION_HEADER = "x-session-id";
+
+/**
+ * The OpenAI-compatible routes, for the handler's route table, so that any
+ * OpenAI client library can use Troupe as its base URL.
+ *
+ * `POST /v1/chat/completions`: the body's `messages` are the conversation;
+ * its trailing user turns are the session's new message, ordered and
+ * superseded by the session actor like any other, and the run's prompt is the
+ * conversation sent (not the stored history). The session comes from the
+ * `X-Session-Id` header; without it the call is a one-shot session of its
+ * own. The answer is a `chat.completion`, or with `stream: true` server-sent
+ * `chat.completion.chunk`s ending in `data: [DONE]` (and a usage chunk first
+ * with `stream_options.include_usage`). A call whose message a newer call
+ * superseded gets 409 with `error.code = "superseded"` and
+ * `error.superseded_by` naming the run that answers it; a stream ends with
+ * that error as its last event. Errors carry OpenAI's `type` and `param` too.
+ *
+ * `GET /v1/models` lists {@linkcode OpenAiRoutesOptions.models}.
+ *
+ * @example A call answered by the mock LLM
+ * ```ts
+ * import { openAiRoutes } from "./openai_routes.ts";
+ * import { createRuntime } from "../../actors/runtime.ts";
+ *
+ * await using runtime = createRuntime();
+ * const [completions] = openAiRoutes({ runtime });
+ * const request = new Request("http://localhost/v1/chat/completions", {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json", "x-session-id": "s1" },
+ *   body: JSON.stringify({ model: "any", messages: [{ role: "user", content: "hello" }] }),
+ * });
+ * const response = await completions!.methods.POST!({
+ *   request, url: new URL(request.url), params: [], org: "default",
+ * });
+ * const body = await response.json();
+ * console.assert(body.object === "chat.completion" && body.choices[0].message.content === "hello");
+ * ```
+ */
+export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
+  const {
+    runtime,
+    maxBodyBytes = 1_048_576,
+    models = ["troupe"],
+    clock = systemClock,
+    onError,
+  } = options;
+  const listedAt = Math.floor(clock.now() / 1000);
+  const modelList = {
+    object: "list",
+    data: models.map((id) => ({ id, object: "model", created: listedAt, owned_by: "troupe" })),
+  };
+
+  async function completions({ request, org }: RouteContext): Promise<Response> {
+    const report = onError === undefined ? undefined : (error: unknown) => onError(error, request);
+    try {
+      return await complete(request, org, report);
+    } catch (error) {
+      let unexpected = false;
+      const description = describeError(openAiField(error), () => unexpected = true);
+      // The handler reports what Troupe did not expect (once) and answers its plain 500.
+      if (unexpected) throw error;
+      const { status, headers, body } = openAiError(description);
+      return jsonResponse(status, body, headers);
+    }
+  }
+
+  async function complete(
+    request: Request,
+    org: string,
+    report: ((error: unknown) => void) | undefined,
+  ): Promise<Response> {
+    requireJson(request);
+    const header = request.headers.get(SESSION_HEADER);
+    const session = header === null
+      ? `oneshot-${crypto.randomUUID()}`
+      : checkId("X-Session-Id", header, "complete the chat");
+    const call = readChatCompletionRequest(await readJsonObject(request, maxBodyBytes));
+    const meta: CompletionMeta = {
+      id: `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`,
+      created: Math.floor(clock.now() / 1000),
+      model: call.model,
+    };
+    const input: SendInput = { org, session, content: call.content, context: call.context };
+    const headers = { [SESSION_HEADER]: session };
+
+    if (!call.stream) {
+      const reply = await runtime.send(input);
+      if (reply.status === "completed") {
+        return jsonResponse(200, chatCompletion(meta, reply), {
+          ...headers,
+          "x-troupe-run-id": reply.runId,
+        });
+      }
+      const refused = replyError(reply);
+      return jsonResponse(refused.status, refused.body, {
+        ...headers,
+        ...refused.headers,
+        "x-troupe-run-id": reply.runId,
+      });
+    }
+    // Wait for the first event so that a refusal (bad input, overload) still gets its status.
+    const events = runtime.stream(input);
+    const first = await events.next();
+    return sseResponse(
+      openAiChunks(meta, first, events, { includeUsage: call.includeUsage, onUnexpected: report }),
+      { headers },
+    );
+  }
+
+  function listModels(): Promise<Response> {
+    return Promise.resolve(jsonResponse(200, modelList));
+  }
+
+  return [
+    { path: /^\/v1\/chat\/completions$/, methods: { POST: completions } },
+    { path: /^\/v1\/models$/, methods: { GET: listModels } },
+  ];
+}
+
+/** The runtime names the fields of what it was given; a client named them in its messages. */
+function openAiField(error: unknown): unknown {
+  if (!(error instanceof InvalidInputError)) return error;
+  const field = error.field === "content"
+    ? "messages"
+    : /^context\[\d+\]/.test(error.field)
+    ? error.field.replace(/^context/, "messages")
+    : null;
+  if (field === null) return error;
+  return new InvalidInputError(field, error.message.replace(/\bcontext\[/g, "messages["));
+}

@@ -1,0 +1,245 @@
+// Acceptance: the official `openai` npm client, unchanged, against a real Troupe server on loopback.
+
+import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
+import OpenAI, { APIError } from "openai";
+import type { TroupeEvent } from "../../../actors/events.ts";
+import { createRuntime, type Runtime } from "../../../actors/runtime.ts";
+import { createHandler } from "../../../adapters/http/handler.ts";
+import { type MockLlm, mockLlm, type MockLlmOptions } from "../../../adapters/llm/mock_llm.ts";
+import { openAiCompatible } from "../../../adapters/llm/openai_compatible.ts";
+import { startMockUpstream } from "../../../scripts/mock_upstream.ts";
+import { eventually } from "../../_helpers/eventually.ts";
+
+// Long enough that a run is still in flight when the test acts on it; tests supersede it, never wait it out.
+const IN_FLIGHT_MS = 60_000;
+
+interface Server extends AsyncDisposable {
+  client: OpenAI;
+  llm: MockLlm;
+  runtime: Runtime;
+  baseURL: string;
+}
+
+function serve(llmOptions: MockLlmOptions = {}): Server {
+  const llm = mockLlm(llmOptions);
+  const runtime = createRuntime({ llm });
+  const handler = createHandler({ runtime, models: ["troupe-test"] });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  const baseURL = `http://127.0.0.1:${server.addr.port}/v1`;
+  // The client as anyone would make it: default retries, timeouts and headers.
+  const client = new OpenAI({ apiKey: "sk-not-checked", baseURL });
+  return {
+    client,
+    llm,
+    runtime,
+    baseURL,
+    async [Symbol.asyncDispose]() {
+      await runtime.shutdown({ graceMs: 0 });
+      await server.shutdown();
+    },
+  };
+}
+
+function nextEvent(runtime: Runtime, type: TroupeEvent["type"]): Promise<TroupeEvent> {
+  return new Promise((resolve) => {
+    const stop = runtime.subscribe((event) => {
+      if (event.type !== type) return;
+      stop();
+      resolve(event);
+    });
+  });
+}
+
+function lastTurn(request: { messages: { content: string }[] }): string {
+  return request.messages.at(-1)!.content;
+}
+
+Deno.test("openai client: a non-streaming completion", async () => {
+  await using s = serve();
+  const completion = await s.client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "system", content: "be brief" }, { role: "user", content: "hello" }],
+  });
+  assertEquals(completion.object, "chat.completion");
+  assertEquals(completion.choices[0]!.message.content, "hello");
+  assertEquals(completion.choices[0]!.finish_reason, "stop");
+  assertEquals(completion.usage, {
+    prompt_tokens: 4,
+    completion_tokens: 2,
+    total_tokens: 6,
+    prompt_tokens_details: { cached_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0 },
+  });
+  // The prompt is the conversation the client sent.
+  assertEquals(s.llm.requests[0]!.messages, [
+    { role: "system", content: "be brief" },
+    { role: "user", content: "hello" },
+  ]);
+});
+
+Deno.test("openai client: a streaming completion with include_usage", async () => {
+  await using s = serve({ tokensPerSecond: 1000 });
+  const stream = await s.client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "one two three four" }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = "";
+  let finish: string | null = null;
+  let total: number | undefined;
+  const ids = new Set<string>();
+  for await (const chunk of stream) {
+    ids.add(chunk.id);
+    text += chunk.choices[0]?.delta.content ?? "";
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+    total = chunk.usage?.total_tokens ?? total;
+  }
+  assertEquals(text, "one two three four");
+  assertEquals(finish, "stop");
+  assertEquals(total, 10);
+  assertEquals(ids.size, 1);
+});
+
+Deno.test("openai client: double texting on one X-Session-Id, the first call is superseded with 409", async () => {
+  await using s = serve({ latencyMs: (r) => lastTurn(r) === "book a table" ? IN_FLIGHT_MS : 0 });
+  const options = { headers: { "X-Session-Id": "chat-42" } };
+  const started = nextEvent(s.runtime, "run.started");
+  const first = s.client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "book a table" }],
+  }, options);
+  let supersededBy: unknown;
+  const refused = rejects(first, (error: unknown) => {
+    assert(error instanceof APIError, String(error));
+    assertEquals(error.status, 409);
+    assertEquals(error.code, "superseded");
+    supersededBy = (error.error as { superseded_by?: string }).superseded_by;
+    return true;
+  });
+  await started;
+  const { data, response } = await s.client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "for four, at 8" }],
+  }, options).withResponse();
+  await refused;
+  assertEquals(supersededBy, response.headers.get("x-troupe-run-id"));
+  assertEquals(data.choices[0]!.message.content, "book a table\n---\nfor four, at 8");
+  // The client did not retry the 409: one aborted call, one merged call.
+  assertEquals([s.llm.stats.calls, s.llm.stats.aborted], [2, 1]);
+});
+
+Deno.test("openai client: a superseded stream ends with an error carrying code superseded", async () => {
+  await using s = serve({
+    tokensPerSecond: 50,
+    reply: (r) => lastTurn(r) === "tell me a story" ? "once upon a time ".repeat(200) : "ok",
+  });
+  const options = { headers: { "X-Session-Id": "chat-7" } };
+  const stream = await s.client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "tell me a story" }],
+    stream: true,
+  }, options);
+  const iterator = stream[Symbol.asyncIterator]();
+  let text = "";
+  // Read until the story has started, then double-text.
+  while (text === "") text += (await iterator.next()).value?.choices[0]?.delta.content ?? "";
+  const second = await s.client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [
+      { role: "user", content: "tell me a story" },
+      { role: "user", content: "a short one" },
+    ],
+  }, options);
+  await rejects(
+    (async () => {
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        text += next.value.choices[0]?.delta.content ?? "";
+      }
+    })(),
+    (error: unknown) => {
+      assert(error instanceof APIError, String(error));
+      assertEquals(error.code, "superseded");
+      return true;
+    },
+  );
+  assert(text.startsWith("once"), text);
+  // The merged run answered the resent story request once, then the new text.
+  assertEquals(second.choices[0]!.message.content, "ok");
+  assertEquals(s.llm.requests.at(-1)!.messages, [
+    { role: "user", content: "tell me a story\n\na short one" },
+  ]);
+});
+
+Deno.test("openai client: models.list", async () => {
+  await using s = serve();
+  const ids: string[] = [];
+  for await (const model of s.client.models.list()) ids.push(model.id);
+  assertEquals(ids, ["troupe-test"]);
+});
+
+Deno.test("openai client: a bad request surfaces as BadRequestError with the field as param", async () => {
+  await using s = serve();
+  await rejects(
+    s.client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }],
+    }),
+    (error: unknown) => {
+      assert(error instanceof OpenAI.BadRequestError, String(error));
+      assertEquals([error.code, error.param], ["invalid_input", "messages"]);
+      return true;
+    },
+  );
+  await eventually("no call reached the provider", () => s.llm.stats.calls === 0, 1000);
+});
+
+Deno.test("openai client -> Troupe -> the real provider -> mock upstream: streams, and a double text aborts upstream", async () => {
+  // Long enough that the first call is still upstream when the second arrives; the test waits for that.
+  await using upstream = startMockUpstream({ latencyMs: 300, model: "upstream-model" });
+  const runtime = createRuntime({
+    llm: openAiCompatible({
+      baseUrl: upstream.url,
+      apiKey: "sk-upstream",
+      model: "upstream-model",
+    }),
+  });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    createHandler({ runtime }),
+  );
+  try {
+    const client = new OpenAI({
+      apiKey: "sk-not-checked",
+      baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
+    });
+    const stream = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "one two three" }],
+      stream: true,
+    });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    assertEquals(text, "one two three");
+
+    const options = { headers: { "X-Session-Id": "chat-9" } };
+    const first = client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "book a table" }],
+    }, options).then(() => "completed", (error: APIError) => error.code);
+    await eventually("the first call to be upstream", () => upstream.stats().requests === 2);
+    const second = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "book a table" }, { role: "user", content: "for four" }],
+    }, options);
+    assertEquals(await first, "superseded");
+    assertEquals(second.choices[0]!.message.content, "book a table\n\nfor four");
+    assertEquals(second.model, "upstream-model");
+    // The superseded call's upstream request was cancelled, not left to finish.
+    await eventually("the upstream abort to be counted", () => upstream.stats().aborts === 1);
+    assertEquals(upstream.stats().requests, 3);
+  } finally {
+    await runtime.shutdown({ graceMs: 0 });
+    await server.shutdown();
+  }
+});
