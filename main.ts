@@ -4,10 +4,12 @@ import { errorText, logLine } from "./actors/log.ts";
 import { CONFIG_ENV_VARS, LOG_LEVELS, type LogLevel, parseConfig } from "./actors/config.ts";
 import { InvalidInputError } from "./actors/errors.ts";
 import { createRuntime } from "./actors/runtime.ts";
+import { type ServerAccess, serverAccess } from "./adapters/http/access.ts";
 import { createHandler } from "./adapters/http/handler.ts";
 import { mockLlm } from "./adapters/llm/mock_llm.ts";
 import { memoryStore } from "./adapters/store/memory_store.ts";
-import { redactUrl } from "./adapters/store/open_store.ts";
+import { openStore, redactUrl } from "./adapters/store/open_store.ts";
+import type { SqlStore } from "./adapters/store/sql_store.ts";
 
 // Runs in flight get this long to finish when a signal asks the server to stop.
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -75,11 +77,50 @@ export async function main(args: string[]): Promise<void> {
     await runtime.shutdown({ graceMs: 0 }).catch(() => {});
     Deno.exit(1);
   }
+  // Auth is on once an API key exists; without one the server may only listen on loopback.
+  let keyStore: SqlStore | null = null;
+  let access: ServerAccess;
+  try {
+    // A second, small connection: the keys are read once and then every 10 s.
+    keyStore = inMemory
+      ? null
+      : await openStore(config.databaseUrl, { maxConnections: 1, checkpoints: "inline" });
+    access = await serverAccess({
+      keys: keyStore?.apiKeys ?? null,
+      sessionLimit: config.rateLimitSession,
+      orgLimit: config.rateLimitOrg,
+      windowMs: config.rateLimitWindowMs,
+      algorithm: config.rateLimitAlgorithm,
+      onRefreshError: (error) =>
+        log("error", "cannot read the API keys; the ones loaded stay", { error: errorText(error) }),
+      onAuthOn: (keys) => log("info", "API keys created: auth is on", { keys }),
+    });
+  } catch (error) {
+    log("error", "Cannot start: the API keys cannot be read", { error: errorText(error) });
+    await keyStore?.close();
+    await runtime.shutdown({ graceMs: 0 }).catch(() => {});
+    Deno.exit(1);
+  }
+  if (!access.authOn && !isLoopback(config.host)) {
+    log(
+      "error",
+      `Cannot start: TROUPE_HOST (--host) must be a loopback address while no API key exists, current value is ${
+        JSON.stringify(config.host)
+      }; create a key with \`deno task keys create --org NAME\` or bind 127.0.0.1`,
+      { setting: "TROUPE_HOST" },
+    );
+    await access.close();
+    await keyStore?.close();
+    await runtime.shutdown({ graceMs: 0 }).catch(() => {});
+    Deno.exit(2);
+  }
   let draining = false;
   const handler = createHandler({
     runtime,
     maxBodyBytes: config.maxBodyBytes,
     isDraining: () => draining,
+    auth: access.auth,
+    rateLimits: access.rateLimits,
     onError: (error, request) =>
       log("error", "request failed", {
         method: request.method,
@@ -102,13 +143,14 @@ export async function main(args: string[]): Promise<void> {
           store: storeKind,
           bus: config.natsUrl === null ? "memory" : "nats",
         });
-        if (isLoopback(config.host)) {
-          log("info", 'bound to loopback only, with no auth: every caller is in org "default"');
+        if (access.authOn) {
+          log("info", "auth is on: every route but /healthz and /readyz needs an API key", {
+            keys: access.keys,
+          });
         } else {
           log(
-            "warn",
-            "bound to a non-loopback address with no auth: anyone who can reach it can use every session",
-            { host: config.host },
+            "info",
+            'no API key exists: no auth, so the server is bound to loopback only and every caller is in org "default"; `deno task keys create --org NAME` turns auth on',
           );
         }
       },
@@ -132,6 +174,8 @@ export async function main(args: string[]): Promise<void> {
       // so the server's own drain is awaited after the runtime's.
       const stopped = server.shutdown();
       await runtime.shutdown({ graceMs: SHUTDOWN_GRACE_MS });
+      await access.close();
+      await keyStore?.close();
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         stopped,

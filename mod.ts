@@ -41,6 +41,7 @@ export {
   type Runtime,
   type RuntimeOptions,
   type SendInput,
+  type SessionListInput,
   type SessionRef,
   type SessionSettings,
   ShutdownError,

@@ -72,7 +72,11 @@ export function resolveAdapters(options: AdapterOptions): Adapters {
   return { store, events, queries: hasQueries(store) ? store : null, bus, ready };
 }
 
-type FullStore = Store & EventStore & EventQueries;
+type FullStore =
+  & Store
+  & Required<Pick<Store, "listSessions" | "deleteSession">>
+  & EventStore
+  & EventQueries;
 
 /** A store whose calls wait until it is open. */
 function lazyStore(opening: Promise<FullStore>): FullStore {
@@ -81,6 +85,8 @@ function lazyStore(opening: Promise<FullStore>): FullStore {
     appendHistory: async (org, session, entries) =>
       (await opening).appendHistory(org, session, entries),
     readHistory: async (org, session, query) => (await opening).readHistory(org, session, query),
+    listSessions: async (org, query) => (await opening).listSessions(org, query),
+    deleteSession: async (org, session) => (await opening).deleteSession(org, session),
     writeEvents: async (events) => (await opening).writeEvents(events),
     writeDeadLetters: async (letters) => (await opening).writeDeadLetters(letters),
     usageTotals: async (query) => (await opening).usageTotals(query),

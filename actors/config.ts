@@ -62,7 +62,20 @@ export interface TroupeConfig {
   llmWorkerConcurrency: number;
   /** Calls waiting for a worker before the pool refuses more. */
   llmQueueBound: number;
+  /** Requests allowed per session per rate-limit window; `0` turns the limit off. */
+  rateLimitSession: number;
+  /** Requests allowed per org per rate-limit window; `0` turns the limit off. */
+  rateLimitOrg: number;
+  /** The rate-limit window, in ms. */
+  rateLimitWindowMs: number;
+  /** How requests are counted: a token bucket (bursts up to the limit) or a sliding window. */
+  rateLimitAlgorithm: RateLimitAlgorithm;
 }
+
+/** How the server counts requests against its rate limits. */
+export type RateLimitAlgorithm = "token-bucket" | "sliding-window";
+
+const RATE_LIMIT_ALGORITHMS: readonly RateLimitAlgorithm[] = ["token-bucket", "sliding-window"];
 
 /**
  * The configuration when nothing is set: safe on a laptop (loopback only).
@@ -95,6 +108,11 @@ export const DEFAULT_CONFIG: Readonly<TroupeConfig> = Object.freeze({
   llmWorkers: 0,
   llmWorkerConcurrency: 512,
   llmQueueBound: 10_000,
+  // 10 requests/s per session and 1,000/s per org on average, with bursts of a window's worth.
+  rateLimitSession: 600,
+  rateLimitOrg: 60_000,
+  rateLimitWindowMs: 60_000,
+  rateLimitAlgorithm: "token-bucket",
 });
 
 /** One setting: the field it fills, its variable, its flag and how its text is read. */
@@ -176,6 +194,30 @@ const SETTINGS: readonly Setting[] = [
     env: "TROUPE_LLM_QUEUE_BOUND",
     flag: "llm-queue-bound",
     parse: wholeNumber(0, 10_000_000),
+  },
+  {
+    key: "rateLimitSession",
+    env: "TROUPE_RATE_LIMIT_SESSION",
+    flag: "rate-limit-session",
+    parse: wholeNumber(0, 1_000_000_000),
+  },
+  {
+    key: "rateLimitOrg",
+    env: "TROUPE_RATE_LIMIT_ORG",
+    flag: "rate-limit-org",
+    parse: wholeNumber(0, 1_000_000_000),
+  },
+  {
+    key: "rateLimitWindowMs",
+    env: "TROUPE_RATE_LIMIT_WINDOW_MS",
+    flag: "rate-limit-window-ms",
+    parse: wholeNumber(1, 86_400_000),
+  },
+  {
+    key: "rateLimitAlgorithm",
+    env: "TROUPE_RATE_LIMIT_ALGORITHM",
+    flag: "rate-limit-algorithm",
+    parse: oneOf(RATE_LIMIT_ALGORITHMS),
   },
 ];
 

@@ -33,7 +33,7 @@ export interface SessionPassivated extends EventEnvelope {
   /** What happened: `session.passivated`. */
   type: "session.passivated";
   /** Why it happened. */
-  reason: "idle" | "evicted" | "shutdown";
+  reason: "idle" | "evicted" | "shutdown" | "deleted";
 }
 
 /** A message was accepted for ordering. */

@@ -11,6 +11,7 @@ export type {
   HistoryResult,
   Runtime,
   RuntimeOptions,
+  SessionListInput,
   SessionRef,
   SessionSettings,
   ShutdownOptions,

@@ -47,6 +47,12 @@ export interface LlmCallOptions {
   onDelta?: (text: string) => void;
   /** Receives one report per upstream attempt (a provider with retries or fallbacks makes several). */
   onAttempt?: (attempt: LlmAttempt) => void;
+  /**
+   * Receives the token usage (reported, or estimated) of each upstream attempt
+   * that may have cost tokens, whatever its outcome, as it ends and before the
+   * call settles: the only usage a cancelled or failed call has.
+   */
+  onUsage?: (usage: Usage, model: string) => void;
 }
 
 /** One upstream attempt of a call: what was asked of whom, and how it ended. */
@@ -153,19 +159,99 @@ export interface HistoryQuery {
 }
 
 /**
+ * A session that has stored history.
+ *
+ * @example
+ * ```ts
+ * import type { SessionSummary } from "./ports.ts";
+ *
+ * const summary: SessionSummary = { session: "s1", createdAt: 1, lastSeenAt: 5 };
+ * ```
+ */
+export interface SessionSummary {
+  /** The session id. */
+  session: string;
+  /** The `ts` of its first stored entry, in ms since the epoch. */
+  createdAt: number;
+  /** The newest `ts` of its stored entries, in ms since the epoch. */
+  lastSeenAt: number;
+}
+
+/**
+ * Which page of an org's sessions to read, for `Store.listSessions`.
+ *
+ * @example
+ * ```ts
+ * import type { SessionListQuery } from "./ports.ts";
+ *
+ * const query: SessionListQuery = { limit: 50 };
+ * ```
+ */
+export interface SessionListQuery {
+  /** At most this many sessions. */
+  limit: number;
+  /** Only sessions after this cursor (from a previous page's `next`). */
+  after?: string;
+}
+
+/**
+ * One page of an org's sessions, ordered by session id.
+ *
+ * @example
+ * ```ts
+ * import type { SessionPage } from "./ports.ts";
+ *
+ * const page: SessionPage = { sessions: [], next: null };
+ * ```
+ */
+export interface SessionPage {
+  /** Sessions in ascending order of id (code-point order). */
+  sessions: SessionSummary[];
+  /** Cursor for the page after this one, or `null` on the last page. */
+  next: string | null;
+}
+
+/**
  * Where session history lives between activations.
  *
  * Failure: a rejected promise. A failed append is reported and does not
  * corrupt what is already stored; entries of one session are appended in the
- * order they are given.
+ * order they are given. A cursor the store did not make rejects with an
+ * `InvalidInputError` naming the cursor's field.
  */
 export interface Store {
   /** Append entries to a session's history, in order. */
   appendHistory(org: string, session: string, entries: HistoryEntry[]): Promise<void>;
   /** Read the newest entries (older pages through `before`), returned oldest first. */
   readHistory(org: string, session: string, query: HistoryQuery): Promise<HistoryPage>;
+  /** List an org's sessions that have history, by session id, a page at a time. */
+  listSessions?(org: string, query: SessionListQuery): Promise<SessionPage>;
+  /**
+   * Delete a session's history and state (usage and audit records are kept);
+   * resolves with whether it had any. Deleting again does nothing.
+   */
+  deleteSession?(org: string, session: string): Promise<boolean>;
   /** Release what the store holds. */
   close(): Promise<void>;
+}
+
+/**
+ * A valid API key as authentication needs it: never the key, only its hash.
+ *
+ * @example
+ * ```ts
+ * import type { ApiKeyRecord } from "./ports.ts";
+ *
+ * const record: ApiKeyRecord = { id: "0123456789abcdef", org: "acme", hash: "9f86d0…" };
+ * ```
+ */
+export interface ApiKeyRecord {
+  /** The key's public id (also written inside the key). */
+  id: string;
+  /** The org the key maps its caller to. */
+  org: string;
+  /** The SHA-256 of the whole key, as 64 lower-case hex digits. */
+  hash: string;
 }
 
 /** Stop receiving events. */

@@ -1,6 +1,6 @@
 // The composition root: wires the session machine to the provider, bus, store and clock.
 
-import { mockLlm } from "../adapters/llm/mock_llm.ts";
+import { defaultLlm } from "./_default_llm.ts";
 import { PERSISTER_GROUP, resolveAdapters } from "./_adapters.ts";
 import { systemClock } from "./clock.ts";
 import { InvalidInputError, OverloadedError, ShutdownError } from "./errors.ts";
@@ -9,7 +9,7 @@ import { idGenerator } from "./ids.ts";
 import { llmCallActions } from "./llm_call.ts";
 import { errorText, logLine } from "./log.ts";
 import { type Persister, startPersister } from "./persister.ts";
-import type { AuditTrailPage, UsageTotals } from "./ports.ts";
+import type { AuditTrailPage, SessionPage, UsageTotals } from "./ports.ts";
 import type { Reply, SendInput, StreamEvent } from "./reply.ts";
 import type {
   AuditInput,
@@ -17,6 +17,7 @@ import type {
   HistoryResult,
   Runtime,
   RuntimeOptions,
+  SessionListInput,
   SessionRef,
   ShutdownOptions,
   UsageInput,
@@ -25,7 +26,14 @@ import { type SessionDirectory, sessionDirectory } from "./session_directory.ts"
 import { type Caller, type SessionHandle, startSession } from "./session_handle.ts";
 import { sessionMachine } from "./session_machine.ts";
 import { streamChannel } from "./stream_channel.ts";
-import { checkContent, checkId, checkInteger, checkObject, checkPolicy } from "./validate.ts";
+import {
+  checkContent,
+  checkContext,
+  checkId,
+  checkInteger,
+  checkObject,
+  checkPolicy,
+} from "./validate.ts";
 
 export type {
   AuditInput,
@@ -33,6 +41,7 @@ export type {
   HistoryResult,
   Runtime,
   RuntimeOptions,
+  SessionListInput,
   SessionRef,
   SessionSettings,
   ShutdownOptions,
@@ -50,7 +59,7 @@ function logError(error: unknown, context?: { org: string; session: string }): v
  * @example Double texting: the first message is folded into the second's run
  * ```ts
  * import { createRuntime } from "./runtime.ts";
- * import { mockLlm } from "../adapters/llm/mock_llm.ts";
+ * import { defaultLlm } from "./_default_llm.ts";
  *
  * await using runtime = createRuntime({ llm: mockLlm({ latencyMs: 20 }) });
  * const [a, b] = await Promise.all([
@@ -63,13 +72,14 @@ function logError(error: unknown, context?: { org: string; session: string }): v
  */
 export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const {
-    llm = mockLlm(),
     join = "\n---\n",
     system = "",
     sessionSettings,
     clock = systemClock,
     onError = logError,
   } = options;
+  // Without a provider, the TROUPE_LLM_* variables pick one (the mock when unset).
+  const llm = options.llm ?? defaultLlm().provider;
   const policy = checkPolicy("policy", options.policy ?? "merge", "create the runtime");
   const debounceMs = option("debounceMs", options.debounceMs, 0, 0);
   const idleTimeoutMs = option("idleTimeoutMs", options.idleTimeoutMs, 300_000, 1);
@@ -178,6 +188,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   function dispatch(input: SendInput, caller: Caller | null): Promise<Reply> {
     const { org, session } = refOf(input, "send");
     const content = checkContent(input.content, maxContentLength);
+    const context = input.context === undefined
+      ? undefined
+      : checkContext(input.context, maxContentLength, MAX_CONTEXT_MESSAGES);
     const id = input.id === undefined ? nextId() : checkId("id", input.id, "send");
     const messagePolicy = input.policy === undefined
       ? undefined
@@ -218,7 +231,12 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     };
     if (caller?.onDelta !== undefined) target.onDelta = caller.onDelta;
     const deliver = (handle: SessionHandle) =>
-      handle.send({ id, content }, messagePolicy ?? handle.policy, nextId(), target);
+      handle.send(
+        context === undefined ? { id, content } : { id, content, context },
+        messagePolicy ?? handle.policy,
+        nextId(),
+        target,
+      );
 
     const live = directory.get(key);
     if (live !== undefined) {
@@ -302,6 +320,52 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     return handle?.cancel("cancelled") ?? 0;
   }
 
+  async function sessions(input: SessionListInput = {}): Promise<SessionPage> {
+    const action = "list sessions";
+    checkObject(input, action);
+    const org = input.org === undefined ? "default" : checkId("org", input.org, action);
+    const limit = input.limit === undefined
+      ? 50
+      : checkInteger("limit", input.limit, 1, 1000, action);
+    if (input.after !== undefined && typeof input.after !== "string") {
+      throw new InvalidInputError("after", "Cannot list sessions: after must be a cursor string");
+    }
+    if (store.listSessions === undefined) throw missing(action, "listSessions");
+    // Read your writes: wait for the history writes under way in the org's live sessions.
+    const live = [...directory.entries()].filter(([, handle]) => handle.org === org);
+    await Promise.all(live.map(([, handle]) => handle.flushed()));
+    return await store.listSessions(org, {
+      limit,
+      ...(input.after === undefined ? {} : { after: input.after }),
+    });
+  }
+
+  async function deleteSession(input: SessionRef): Promise<boolean> {
+    const { org, session } = refOf(input, "delete the session");
+    const deleteStored = store.deleteSession?.bind(store);
+    if (deleteStored === undefined) throw missing("delete the session", "deleteSession");
+    const key = keyOf(org, session);
+    // No await unless an activation is under way, so that the removal below is in place
+    // before any message sent after this call is dispatched.
+    const activating = directory.peek(key) === undefined ? directory.activating(key) : undefined;
+    const handle = directory.peek(key) ??
+      (activating === undefined ? undefined : await activating.catch(() => undefined));
+    // Cancel the run and the queue (upstream is aborted), stop the actor once its writes end,
+    // then delete what is stored; a message sent meanwhile activates the session after that.
+    handle?.cancel("cancelled");
+    // Outcomes kept for idempotent sends are state too: the same id starts afresh.
+    for (const outcome of recent.keys()) {
+      if (outcome.startsWith(`${key}\u0000`)) recent.delete(outcome);
+    }
+    let existed = handle !== undefined;
+    await directory.remove(key, "deleted", async () => {
+      // The cancelled run's events reach the store before its rows are deleted.
+      await bus.flush().catch((error) => onError(error, { org, session }));
+      existed = (await deleteStored(org, session)) || existed;
+    });
+    return existed;
+  }
+
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
     if (closing !== null) return closing;
     let graceMs: number;
@@ -322,12 +386,13 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       }
       for (const [, handle] of directory.entries()) handle.cancel("shutdown");
       await directory.passivateAll("shutdown");
-      // The order of the design: flush the bus, drain the persisters, close the store.
+      // The order of the design: drain the pools (the cancelled calls settle and
+      // record their usage), flush the bus, drain the persisters, close the store.
+      await llm.close?.().catch((error) => onError(error));
       await bus.flush().catch((error) => onError(error));
       await persister?.close();
       await bus.close().catch((error) => onError(error));
       await store.close();
-      await llm.close?.();
     })();
     return closing;
   }
@@ -358,6 +423,8 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     stream,
     history,
     cancel,
+    sessions,
+    deleteSession,
     ready: () => ready,
     usage,
     audit,
@@ -371,9 +438,18 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   };
 }
 
+// A bound on a caller's conversation, whatever the body limit in front of the runtime.
+const MAX_CONTEXT_MESSAGES = 10_000;
+
 function noQueries(action: string): TypeError {
   return new TypeError(
     `Cannot ${action}: the store keeps no events; give the runtime a SQL store (a file path or a postgres:// URL)`,
+  );
+}
+
+function missing(action: string, method: string): TypeError {
+  return new TypeError(
+    `Cannot ${action}: the store has no ${method}; give the runtime one that has`,
   );
 }
 

@@ -7,6 +7,7 @@ import type {
   EventBus,
   HistoryEntry,
   LlmProvider,
+  SessionPage,
   Store,
   UsageTotals,
 } from "./ports.ts";
@@ -23,8 +24,11 @@ export interface SessionSettings {
 /** Options of `createRuntime`. The runtime owns the adapters it is given and closes them. */
 export interface RuntimeOptions {
   /**
-   * The LLM provider.
-   * @default {mockLlm()}
+   * The LLM provider. Without one, the `TROUPE_LLM_*` variables pick it (when
+   * `--allow-env` lets them be read): `TROUPE_LLM_BASE_URL` and
+   * `TROUPE_LLM_MODEL` make an OpenAI-compatible upstream called from a worker
+   * pool with retries; unset, the embedded `mockLlm()`.
+   * @default {the TROUPE_LLM_* configuration, else mockLlm()}
    */
   llm?: LlmProvider;
   /**
@@ -135,6 +139,19 @@ export interface HistoryResult {
   next: string | null;
 }
 
+/** Which page of an org's sessions to list. */
+export interface SessionListInput {
+  /** The org; `"default"` when absent. */
+  org?: string;
+  /**
+   * At most this many sessions (1–1000).
+   * @default {50}
+   */
+  limit?: number;
+  /** Sessions after this cursor (a previous page's `next`). */
+  after?: string;
+}
+
 /** Which usage to total. */
 export interface UsageInput {
   /** The org; `"default"` when absent. */
@@ -180,6 +197,14 @@ export interface Runtime extends AsyncDisposable {
   history(input: HistoryInput): Promise<HistoryResult>;
   /** Stop the run in flight and drop queued messages; resolves with how many callers were told `cancelled`. */
   cancel(input: SessionRef): Promise<number>;
+  /** An org's sessions that have history, by id, a page at a time (needs a store that lists them). */
+  sessions(input?: SessionListInput): Promise<SessionPage>;
+  /**
+   * Delete a session: cancel its run and queue (callers get `cancelled`), stop its
+   * actor, and delete its history and state (usage and audit records stay).
+   * Resolves with whether there was anything to delete; deleting again is harmless.
+   */
+  deleteSession(input: SessionRef): Promise<boolean>;
   /** Resolve once the store and bus given as URLs are open; reject with why one is not. */
   ready(): Promise<void>;
   /** Token totals of an org's LLM calls (needs a store with event queries, e.g. SQL). */

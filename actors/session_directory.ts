@@ -17,7 +17,7 @@ export interface DirectoryEntry {
 }
 
 /** Why a session was passivated. */
-export type PassivationReason = "idle" | "evicted" | "shutdown";
+export type PassivationReason = "idle" | "evicted" | "shutdown" | "deleted";
 
 /** Options of {@linkcode sessionDirectory}. */
 export interface SessionDirectoryOptions<H extends DirectoryEntry> {
@@ -49,6 +49,13 @@ export interface SessionDirectory<H extends DirectoryEntry> {
   sweep(at: number): number;
   /** Passivate every live session. */
   passivateAll(reason: PassivationReason): Promise<void>;
+  /**
+   * Passivate the session for `key` now, whatever it is doing (the caller has
+   * cancelled its work first), then run `afterwards` (e.g. delete its stored
+   * state). Resolves once both are done; until then `settled(key)` waits for
+   * them, so a new activation of `key` starts after them.
+   */
+  remove(key: string, reason: PassivationReason, afterwards?: () => Promise<void>): Promise<void>;
   /** Live sessions, least recently used first. */
   entries(): IterableIterator<[string, H]>;
   /** How many sessions are live. */
@@ -176,6 +183,17 @@ export function sessionDirectory<H extends DirectoryEntry>(
     settled,
     sweep,
     passivateAll,
+    remove(key, reason, afterwards = () => Promise.resolve()) {
+      const entry = live.get(key);
+      live.delete(key);
+      const done = (entry === undefined ? settled(key) : entry.stop(reason)).then(afterwards);
+      // Whoever waits on `settled` waits for the removal, not for its outcome.
+      const waited = done.catch(() => {}).finally(() => {
+        if (stopping.get(key) === waited) stopping.delete(key);
+      });
+      stopping.set(key, waited);
+      return done;
+    },
     entries: () => live.entries(),
     get size() {
       return live.size;

@@ -3,7 +3,7 @@
 import { type AnyActorLogic, createActor } from "xstate";
 import type { Policy } from "./events.ts";
 import type { EventBody } from "./events.ts";
-import type { Clock, HistoryEntry, Store } from "./ports.ts";
+import type { ChatMessage, Clock, HistoryEntry, Store } from "./ports.ts";
 import type { Reply } from "./reply.ts";
 import type { PassivationReason } from "./session_directory.ts";
 import type { sessionMachine, SessionMachineInput } from "./session_machine.ts";
@@ -43,7 +43,12 @@ export interface SessionHandle {
   /** Callers not yet settled, by message id. */
   readonly callers: Map<string, Caller>;
   /** Hand a message to the actor; `caller` is settled with its outcome. */
-  send(message: { id: string; content: string }, policy: Policy, run: string, caller: Caller): void;
+  send(
+    message: { id: string; content: string; context?: ChatMessage[] },
+    policy: Policy,
+    run: string,
+    caller: Caller,
+  ): void;
   /** Stop the run in flight and drop queued messages (callers get `cancelled`); returns how many. */
   cancel(reason: "cancelled" | "shutdown"): number;
   /** True when no caller waits (nothing queued or in flight). */
@@ -105,7 +110,14 @@ export function startSession(
       callers.set(message.id, caller);
       actor.send({
         type: "message.received",
-        message: { id: message.id, content: message.content, receivedAt: clock.now() },
+        message: message.context === undefined
+          ? { id: message.id, content: message.content, receivedAt: clock.now() }
+          : {
+            id: message.id,
+            content: message.content,
+            receivedAt: clock.now(),
+            context: message.context,
+          },
         policy: messagePolicy,
         run,
       });

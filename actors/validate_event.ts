@@ -64,7 +64,7 @@ type FieldTable = {
  */
 const EVENT_FIELDS: FieldTable = {
   "session.activated": { historyLength: COUNT },
-  "session.passivated": { reason: oneOf("idle", "evicted", "shutdown") },
+  "session.passivated": { reason: oneOf("idle", "evicted", "shutdown", "deleted") },
   "message.received": { message: NAME, policy: oneOf(...POLICIES), length: COUNT },
   "message.rejected": { message: NAME, run: NAME, reason: oneOf("busy") },
   "message.dropped": { message: NAME, reason: oneOf("cancelled", "shutdown") },

@@ -5,10 +5,21 @@ import type { Policy } from "../../actors/events.ts";
 import type { SendInput, StreamEvent } from "../../actors/reply.ts";
 import type { Runtime } from "../../actors/runtime.ts";
 import { jsonResponse } from "./_json_response.ts";
+import type { ApiKeyAuth } from "./auth.ts";
 import { describeError, errorResponse } from "./error_response.ts";
 import { HttpError } from "./errors.ts";
-import { readJsonObject } from "./read_json.ts";
+import { createMetrics, type Metrics, metricsRoute } from "./metrics.ts";
+import { openAiRoutes } from "./openai_routes.ts";
+import { openApiRoute } from "./openapi.ts";
+import {
+  type LimitOutcome,
+  limitRequest,
+  rateLimitHeaders,
+  type RequestLimits,
+} from "./rate_limit.ts";
+import { readJsonObject, requireJson } from "./read_json.ts";
 import type { Route, RouteContext } from "./route.ts";
+import { sessionRoutes } from "./session_routes.ts";
 import { type SseEvent, sseResponse } from "./sse.ts";
 
 /** What {@linkcode createHandler} serves from. */
@@ -26,6 +37,30 @@ export interface HandlerDeps {
    */
   isDraining?: () => boolean;
   /**
+   * Maps a request's `Authorization: Bearer` key to its org; every route but
+   * the open ones (health) then needs a valid key (401 otherwise).
+   * @default {undefined} no auth: every caller is in org `"default"`
+   */
+  auth?: Pick<ApiKeyAuth, "authenticate">;
+  /**
+   * Per-org and per-session request limits. Every response of a limited route
+   * carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a request over a
+   * limit gets 429 with `Retry-After`.
+   * @default {{}} no limits
+   */
+  rateLimits?: RequestLimits;
+  /**
+   * Counts every request (route, method, status, latency) for `GET /metrics`.
+   * The caller owns it and closes it.
+   * @default {createMetrics({ runtime, eventLoopSampleMs: 0 })} (no event-loop sampler)
+   */
+  metrics?: Metrics;
+  /**
+   * The model ids `GET /v1/models` lists.
+   * @default {["troupe"]}
+   */
+  models?: readonly string[];
+  /**
    * Receives every error answered with a 500, whose details the client never sees.
    * @default {describeError's default: a JSON line on stderr}
    */
@@ -35,8 +70,10 @@ export interface HandlerDeps {
 /** A fetch handler: a request in, a response out. */
 export type Handler = (request: Request) => Promise<Response>;
 
-// Until API keys map callers to orgs, every caller is in the default org.
+// Without API keys every caller is in the default org, as are the open routes.
 const ORG = "default";
+// A session id the limiter counts by: the runtime refuses longer ones anyway.
+const MAX_SESSION_KEY = 128;
 const SEND_FIELDS = ["content", "id", "policy"];
 
 /**
@@ -49,6 +86,10 @@ const SEND_FIELDS = ["content", "id", "policy"];
  * - `GET /v1/sessions/{session}/messages?limit&before` answers `{ messages, next }`.
  * - `POST /v1/sessions/{session}/cancel` answers `{ cancelled }`.
  * - `GET /healthz` and `GET /readyz` report liveness and readiness.
+ * - `POST /v1/chat/completions` and `GET /v1/models`: the OpenAI-compatible
+ *   routes (see `openAiRoutes`).
+ * - `GET /metrics` (Prometheus text) and `GET /openapi.json` (this API's
+ *   OpenAPI 3.1 document, built from the route table).
  *
  * Every error answers `{ error: { code, message, field? } }`.
  *
@@ -71,7 +112,15 @@ const SEND_FIELDS = ["content", "id", "policy"];
  * ```
  */
 export function createHandler(deps: HandlerDeps): Handler {
-  const { runtime, maxBodyBytes = 1_048_576, isDraining = () => false, onError } = deps;
+  const {
+    runtime,
+    maxBodyBytes = 1_048_576,
+    isDraining = () => false,
+    onError,
+    auth,
+    rateLimits = {},
+  } = deps;
+  const metrics = deps.metrics ?? createMetrics({ runtime, eventLoopSampleMs: 0 });
   const report = (request: Request) =>
     onError === undefined ? undefined : (error: unknown) => onError(error, request);
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) {
@@ -81,10 +130,19 @@ export function createHandler(deps: HandlerDeps): Handler {
   }
 
   const routes: Route[] = [
-    { path: /^\/healthz$/, methods: { GET: health } },
-    { path: /^\/readyz$/, methods: { GET: ready } },
+    { path: /^\/healthz$/, methods: { GET: health }, open: true },
+    { path: /^\/readyz$/, methods: { GET: ready }, open: true },
+    ...sessionRoutes(runtime),
     { path: /^\/v1\/sessions\/([^/]+)\/messages$/, methods: { GET: history, POST: send } },
     { path: /^\/v1\/sessions\/([^/]+)\/cancel$/, methods: { POST: cancel } },
+    ...openAiRoutes({
+      runtime,
+      maxBodyBytes,
+      ...(deps.models === undefined ? {} : { models: deps.models }),
+      ...(onError === undefined ? {} : { onError }),
+    }),
+    metricsRoute(metrics),
+    openApiRoute(() => routes),
   ];
 
   function health(): Promise<Response> {
@@ -124,34 +182,105 @@ export function createHandler(deps: HandlerDeps): Handler {
     return jsonResponse(200, { cancelled: await runtime.cancel({ org, session: params[0]! }) });
   }
 
+  function observed(
+    route: Route | undefined,
+    request: Request,
+    startedAt: number,
+    response: Response,
+  ) {
+    metrics.observeRequest(
+      route ?? null,
+      request.method,
+      response.status,
+      (performance.now() - startedAt) / 1000,
+    );
+    return response;
+  }
+
   return async function handle(request: Request): Promise<Response> {
+    const startedAt = performance.now();
+    let route: Route | undefined;
+    // Set once the caller is counted: every later response carries them, errors too.
+    let limitHeaders: Record<string, string> | undefined;
     try {
       const url = new URL(request.url);
-      for (const route of routes) {
-        const match = route.path.exec(url.pathname);
+      let match: RegExpExecArray | null = null;
+      for (const candidate of routes) {
+        match = candidate.path.exec(url.pathname);
         if (match === null) continue;
-        const action = route.methods[request.method];
-        if (action === undefined) {
-          const allow = Object.keys(route.methods).join(", ");
-          throw new HttpError(
-            405,
-            "method_not_allowed",
-            `Cannot ${request.method} ${url.pathname}: the allowed methods are ${allow}`,
-            { headers: { allow } },
-          );
-        }
-        const params = match.slice(1).map((group) => decodeSegment(group ?? ""));
-        return await action({ request, url, params, org: ORG });
+        route = candidate;
+        break;
       }
-      throw new HttpError(
-        404,
-        "not_found",
-        `Cannot ${request.method} ${url.pathname}: no such route`,
-      );
+      const org = route?.open === true || auth === undefined ? ORG : auth.authenticate(request);
+      const params = match?.slice(1).map((group) => decodeSegment(group ?? "")) ?? [];
+      if (route?.open !== true) {
+        const limited = limitRequest(rateLimits, org, limitedSession(request, url, params));
+        if (limited !== null) {
+          limitHeaders = rateLimitHeaders(limited.decision);
+          if (!limited.decision.allowed) throw rateLimited(limited, limitHeaders);
+        }
+      }
+      if (route === undefined) {
+        throw new HttpError(
+          404,
+          "not_found",
+          `Cannot ${request.method} ${url.pathname}: no such route`,
+        );
+      }
+      const action = route.methods[request.method];
+      if (action === undefined) {
+        const allow = Object.keys(route.methods).join(", ");
+        throw new HttpError(
+          405,
+          "method_not_allowed",
+          `Cannot ${request.method} ${url.pathname}: the allowed methods are ${allow}`,
+          { headers: { allow } },
+        );
+      }
+      const response = withHeaders(await action({ request, url, params, org }), limitHeaders);
+      return observed(route, request, startedAt, response);
     } catch (error) {
-      return errorResponse(error, report(request));
+      const response = withHeaders(errorResponse(error, report(request)), limitHeaders);
+      return observed(route, request, startedAt, response);
     }
   };
+}
+
+/**
+ * The session a request is counted against: the one in a `/v1/sessions/{session}/...`
+ * path, else its `X-Session-Id` header (the OpenAI-compatible route), else none.
+ */
+function limitedSession(request: Request, url: URL, params: string[]): string | undefined {
+  if (params.length > 0 && url.pathname.startsWith("/v1/sessions/")) return params[0];
+  const header = request.headers.get("x-session-id");
+  return header !== null && header.length <= MAX_SESSION_KEY ? header : undefined;
+}
+
+function rateLimited(
+  { decision, scope }: LimitOutcome,
+  headers: Record<string, string>,
+): HttpError {
+  return new HttpError(
+    429,
+    "rate_limited",
+    `Cannot accept the request: the ${scope}'s limit of ${decision.limit} requests per ${
+      decision.windowMs / 1000
+    } s is used up; retry in ${headers["retry-after"]} s`,
+    { headers },
+  );
+}
+
+/** The response with `headers` added (a copy when its headers cannot change). */
+function withHeaders(response: Response, headers: Record<string, string> | undefined): Response {
+  if (headers === undefined) return response;
+  try {
+    for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    for (const [name, value] of Object.entries(headers)) copy.headers.set(name, value);
+    return copy;
+  }
 }
 
 function decodeSegment(segment: string): string {
@@ -162,20 +291,6 @@ function decodeSegment(segment: string): string {
       "session",
       `Cannot route the request: the session in the path is not valid percent-encoding, current value is ${
         JSON.stringify(segment)
-      }`,
-    );
-  }
-}
-
-function requireJson(request: Request): void {
-  // Requiring JSON also makes a browser preflight a cross-site POST, which this server never allows.
-  const type = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase() ?? "";
-  if (type !== "application/json" && !type.endsWith("+json")) {
-    throw new HttpError(
-      415,
-      "unsupported_media_type",
-      `Cannot read the body: content-type must be application/json, current value is ${
-        JSON.stringify(type)
       }`,
     );
   }

@@ -14,6 +14,20 @@
  *
  * @module
  */
+export {
+  type KeySource,
+  type ServerAccess,
+  serverAccess,
+  type ServerAccessOptions,
+} from "./access.ts";
+export {
+  type ApiKeyAuth,
+  apiKeyAuth,
+  type ApiKeyRecord,
+  generateApiKey,
+  type GeneratedApiKey,
+  hashApiKey,
+} from "./auth.ts";
 export { createHandler, type Handler, type HandlerDeps } from "./handler.ts";
 export {
   describeError,
@@ -22,5 +36,31 @@ export {
   errorResponse,
 } from "./error_response.ts";
 export { HttpError, type HttpErrorOptions } from "./errors.ts";
-export { readJsonObject } from "./read_json.ts";
+export {
+  createMetrics,
+  type Metrics,
+  type MetricsOptions,
+  metricsRoute,
+  type MetricsSource,
+  type MsHistogram,
+  type PoolMetrics,
+  REQUEST_SECONDS_BUCKETS,
+} from "./metrics.ts";
+export { openAiRoutes, type OpenAiRoutesOptions, SESSION_HEADER } from "./openai_routes.ts";
+export { openApiDocument, type OpenApiOptions, openApiRoute } from "./openapi.ts";
+export {
+  type LimitOutcome,
+  limitRequest,
+  RATE_LIMIT_ALGORITHMS,
+  type RateDecision,
+  type RateLimitAlgorithm,
+  type RateLimiter,
+  rateLimiter,
+  type RateLimiterOptions,
+  rateLimitHeaders,
+  type RequestLimits,
+} from "./rate_limit.ts";
+export { readJsonObject, requireJson } from "./read_json.ts";
+export { sessionRoutes } from "./session_routes.ts";
+export type { Route, RouteAction, RouteContext } from "./route.ts";
 export { formatSseEvent, type SseEvent, sseResponse } from "./sse.ts";

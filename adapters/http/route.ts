@@ -21,4 +21,10 @@ export interface Route {
   path: RegExp;
   /** One action per method, e.g. `{ GET: history, POST: send }`. */
   methods: Record<string, RouteAction>;
+  /**
+   * Answers without an API key and outside rate limits (health probes); its
+   * actions get the org `"default"`.
+   * @default {false}
+   */
+  open?: boolean;
 }

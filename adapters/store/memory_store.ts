@@ -1,7 +1,15 @@
 // The in-memory history store: history survives passivation for the life of the process.
 
 import { InvalidInputError } from "../../actors/errors.ts";
-import type { HistoryEntry, HistoryPage, HistoryQuery, Store } from "../../actors/ports.ts";
+import type {
+  HistoryEntry,
+  HistoryPage,
+  HistoryQuery,
+  SessionListQuery,
+  SessionPage,
+  Store,
+} from "../../actors/ports.ts";
+import { decodeSessionCursor, sessionCursor } from "./_session_cursor.ts";
 
 /** Encode a position in a session's history as an opaque cursor. */
 function cursorOf(position: number): string {
@@ -22,9 +30,17 @@ function positionOf(cursor: string): number {
   return Number(match[1]);
 }
 
+/** One stored session of the memory store. */
+interface StoredSession {
+  history: HistoryEntry[];
+  createdAt: number;
+  lastSeenAt: number;
+}
+
 /**
  * A store that keeps each session's history in memory. Entries are copied
- * in and out, so callers cannot change what is stored.
+ * in and out, so callers cannot change what is stored. Sessions are listed
+ * in code-point order of id, like the SQL store's.
  *
  * @example
  * ```ts
@@ -37,11 +53,12 @@ function positionOf(cursor: string): number {
  * ```
  */
 export function memoryStore(): Store & AsyncDisposable {
-  const sessions = new Map<string, HistoryEntry[]>();
+  // Per org, then per session, so an org's sessions are listed without scanning the others'.
+  const orgs = new Map<string, Map<string, StoredSession>>();
   let closed = false;
 
-  function keyOf(org: string, session: string): string {
-    return `${org}\u0000${session}`;
+  function find(org: string, session: string): StoredSession | undefined {
+    return orgs.get(org)?.get(session);
   }
 
   function ensureOpen(): void {
@@ -54,17 +71,23 @@ export function memoryStore(): Store & AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    const key = keyOf(org, session);
-    let history = sessions.get(key);
-    if (history === undefined) sessions.set(key, history = []);
-    for (const entry of entries) history.push(copy(entry));
+    if (entries.length === 0) return Promise.resolve();
+    let sessions = orgs.get(org);
+    if (sessions === undefined) orgs.set(org, sessions = new Map());
+    let stored = sessions.get(session);
+    if (stored === undefined) {
+      stored = { history: [], createdAt: entries[0]!.ts, lastSeenAt: entries[0]!.ts };
+      sessions.set(session, stored);
+    }
+    for (const entry of entries) stored.history.push(copy(entry));
+    stored.lastSeenAt = entries.at(-1)!.ts;
     return Promise.resolve();
   }
 
   function readHistory(org: string, session: string, query: HistoryQuery): Promise<HistoryPage> {
     try {
       ensureOpen();
-      const history = sessions.get(keyOf(org, session)) ?? [];
+      const history = find(org, session)?.history ?? [];
       const end = query.before === undefined
         ? history.length
         : Math.min(positionOf(query.before), history.length);
@@ -78,13 +101,54 @@ export function memoryStore(): Store & AsyncDisposable {
     }
   }
 
+  function listSessions(org: string, query: SessionListQuery): Promise<SessionPage> {
+    try {
+      ensureOpen();
+      const start = query.after === undefined ? undefined : decodeSessionCursor(query.after);
+      // Sorting on every call is fine for a store that lives in one process's memory.
+      const ids = [...(orgs.get(org)?.keys() ?? [])]
+        .filter((id) => start === undefined || id > start)
+        .sort((a, b) => a < b ? -1 : a > b ? 1 : 0);
+      const page = ids.slice(0, query.limit);
+      const last = page.at(-1);
+      return Promise.resolve({
+        sessions: page.map((session) => {
+          const { createdAt, lastSeenAt } = find(org, session)!;
+          return { session, createdAt, lastSeenAt };
+        }),
+        next: ids.length > query.limit && last !== undefined ? sessionCursor(last) : null,
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  function deleteSession(org: string, session: string): Promise<boolean> {
+    try {
+      ensureOpen();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const sessions = orgs.get(org);
+    const existed = sessions?.delete(session) ?? false;
+    if (sessions?.size === 0) orgs.delete(org);
+    return Promise.resolve(existed);
+  }
+
   function close(): Promise<void> {
     closed = true;
-    sessions.clear();
+    orgs.clear();
     return Promise.resolve();
   }
 
-  return { appendHistory, readHistory, close, [Symbol.asyncDispose]: close };
+  return {
+    appendHistory,
+    readHistory,
+    listSessions,
+    deleteSession,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 function copy(entry: HistoryEntry): HistoryEntry {

@@ -16,6 +16,16 @@ export {
   usageTotals,
   type UsageTotalsQuery,
 } from "./sql_queries.ts";
+export { deleteSession, listSessions } from "./sql_sessions.ts";
+export {
+  type ApiKeyInfo,
+  type ApiKeyListOptions,
+  type ApiKeyRecord,
+  type ApiKeyStore,
+  apiKeyStore,
+  type NewApiKey,
+  type RevokeOutcome,
+} from "./api_keys.ts";
 export { StoreError, type StoreErrorCode } from "./errors.ts";
 export { migrations } from "./migrations/mod.ts";
 export type {

@@ -207,7 +207,9 @@ export interface DeadLettersTable {
  * ```ts
  * import type { ApiKeysTable } from "./schema.ts";
  *
- * const row: ApiKeysTable = { id: "k1", org: "o", hash: "…", created_at: 1, revoked_at: null };
+ * const row: ApiKeysTable = {
+ *   id: "k1", org: "o", hash: "…", name: null, created_at: 1, revoked_at: null,
+ * };
  * ```
  */
 export interface ApiKeysTable {
@@ -217,6 +219,8 @@ export interface ApiKeysTable {
   org: string;
   /** The hash of the secret. */
   hash: string;
+  /** A label for people (migration 0002), or `null`. */
+  name: string | null;
   /** When it was created, in ms since the epoch. */
   created_at: number;
   /** When it was revoked, or `null` while valid. */

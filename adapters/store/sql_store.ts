@@ -9,13 +9,20 @@ import type {
   HistoryEntry,
   HistoryPage,
   HistoryQuery,
+  SessionListQuery,
+  SessionPage,
   Store,
 } from "../../actors/ports.ts";
+import { type ApiKeyStore, apiKeyStore } from "./api_keys.ts";
 import { decodeSeq, encodeCursor } from "./_cursor.ts";
 import { eventRows } from "./_event_rows.ts";
 import { eventWriter } from "./_write_events.ts";
 import { StoreError } from "./errors.ts";
 import type { Database, MessagesTable } from "./schema.ts";
+import {
+  deleteSession as deleteSessionRows,
+  listSessions as listSessionRows,
+} from "./sql_sessions.ts";
 import {
   auditTrail as readAuditTrail,
   type AuditTrailPage,
@@ -72,6 +79,12 @@ export interface SqlStoreOptions {
  * ```
  */
 export interface SqlStore extends Store, EventStore, AsyncDisposable {
+  /** An org's sessions by id, a page at a time; see `listSessions` in `sql_sessions.ts`. */
+  listSessions(org: string, query: SessionListQuery): Promise<SessionPage>;
+  /** Delete a session's history and state; see `deleteSession` in `sql_sessions.ts`. */
+  deleteSession(org: string, session: string): Promise<boolean>;
+  /** The API keys (hashes only) kept in the same database. */
+  readonly apiKeys: ApiKeyStore;
   /** Token sums and call counts of an org's usage; see `usageTotals` in `sql_queries.ts`. */
   usageTotals(query: UsageTotalsQuery): Promise<UsageTotals[]>;
   /** A page of a session's events as written; see `auditTrail` in `sql_queries.ts`. */
@@ -251,9 +264,39 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     await db.destroy();
   }
 
+  const keys = apiKeyStore(db);
+  // The key store's calls refuse a closed store like every other call.
+  const apiKeys: ApiKeyStore = {
+    async add(key) {
+      ensureOpen("add an API key");
+      await keys.add(key);
+    },
+    async list(listOptions) {
+      ensureOpen("list API keys");
+      return await keys.list(listOptions);
+    },
+    async revoke(id, at) {
+      ensureOpen("revoke an API key");
+      return await keys.revoke(id, at);
+    },
+    async active() {
+      ensureOpen("read API keys");
+      return await keys.active();
+    },
+  };
+
   return {
     appendHistory,
     readHistory,
+    async listSessions(org, query) {
+      ensureOpen("list sessions");
+      return await listSessionRows(db, org, query, dialect);
+    },
+    async deleteSession(org, session) {
+      ensureOpen("delete a session");
+      return await deleteSessionRows(db, org, session);
+    },
+    apiKeys,
     writeEvents,
     writeDeadLetters,
     async usageTotals(query) {

@@ -33,6 +33,7 @@ Deno.test("parseConfig with nothing set gives the laptop-safe defaults", () => {
     databaseUrl: "./data/troupe.db",
     natsUrl: null,
     ...LLM_DEFAULTS,
+    ...RATE_LIMIT_DEFAULTS,
   });
   assertEquals(parseConfig({}), { ...DEFAULT_CONFIG });
 });
@@ -49,6 +50,14 @@ const LLM_DEFAULTS = {
   llmWorkers: 0,
   llmWorkerConcurrency: 512,
   llmQueueBound: 10_000,
+};
+
+// On by default, generous: 10 requests/s per session, 1,000/s per org, bursts of a minute's worth.
+const RATE_LIMIT_DEFAULTS = {
+  rateLimitSession: 600,
+  rateLimitOrg: 60_000,
+  rateLimitWindowMs: 60_000,
+  rateLimitAlgorithm: "token-bucket",
 };
 
 const GOOD_ENV: Record<string, string> = {
@@ -72,6 +81,10 @@ const GOOD_ENV: Record<string, string> = {
   TROUPE_LLM_WORKERS: "2",
   TROUPE_LLM_WORKER_CONCURRENCY: "64",
   TROUPE_LLM_QUEUE_BOUND: "100",
+  TROUPE_RATE_LIMIT_SESSION: "0",
+  TROUPE_RATE_LIMIT_ORG: "50",
+  TROUPE_RATE_LIMIT_WINDOW_MS: "1000",
+  TROUPE_RATE_LIMIT_ALGORITHM: "sliding-window",
 };
 
 Deno.test("parseConfig reads every TROUPE_* variable", () => {
@@ -97,6 +110,10 @@ Deno.test("parseConfig reads every TROUPE_* variable", () => {
     llmWorkers: 2,
     llmWorkerConcurrency: 64,
     llmQueueBound: 100,
+    rateLimitSession: 0,
+    rateLimitOrg: 50,
+    rateLimitWindowMs: 1000,
+    rateLimitAlgorithm: "sliding-window",
   });
 });
 
@@ -122,6 +139,10 @@ Deno.test("CONFIG_ENV_VARS lists exactly the variables parseConfig reads", () =>
     "TROUPE_NATS_URL",
     "TROUPE_POLICY",
     "TROUPE_PORT",
+    "TROUPE_RATE_LIMIT_ALGORITHM",
+    "TROUPE_RATE_LIMIT_ORG",
+    "TROUPE_RATE_LIMIT_SESSION",
+    "TROUPE_RATE_LIMIT_WINDOW_MS",
   ]);
 });
 
@@ -156,6 +177,10 @@ Deno.test("every setting has a flag", () => {
     "--llm-workers=1",
     "--llm-worker-concurrency=8",
     "--llm-queue-bound=9",
+    "--rate-limit-session=10",
+    "--rate-limit-org=11",
+    "--rate-limit-window-ms=12",
+    "--rate-limit-algorithm=token-bucket",
   ]);
   assertEquals(config, {
     host: "localhost",
@@ -178,6 +203,10 @@ Deno.test("every setting has a flag", () => {
     llmWorkers: 1,
     llmWorkerConcurrency: 8,
     llmQueueBound: 9,
+    rateLimitSession: 10,
+    rateLimitOrg: 11,
+    rateLimitWindowMs: 12,
+    rateLimitAlgorithm: "token-bucket",
   });
   assertEquals(CONFIG_FLAGS.length, CONFIG_ENV_VARS.length);
 });
@@ -221,6 +250,15 @@ const BAD_VALUES: [variable: string, flag: string, value: string, accepts: strin
   ["TROUPE_LLM_MODEL", "--llm-model", "gpt 4", "a model name"],
   ["TROUPE_LLM_RETRIES", "--llm-retries", "11", "a whole number from 0 to 10"],
   ["TROUPE_LLM_TIMEOUT_MS", "--llm-timeout-ms", "0", "a whole number from 1 to"],
+  ["TROUPE_RATE_LIMIT_SESSION", "--rate-limit-session", "-1", "a whole number from 0 to"],
+  ["TROUPE_RATE_LIMIT_ORG", "--rate-limit-org", "lots", "a whole number from 0 to"],
+  ["TROUPE_RATE_LIMIT_WINDOW_MS", "--rate-limit-window-ms", "0", "a whole number from 1 to"],
+  [
+    "TROUPE_RATE_LIMIT_ALGORITHM",
+    "--rate-limit-algorithm",
+    "leaky",
+    "one of token-bucket, sliding-window",
+  ],
 ];
 
 Deno.test("each bad variable is refused with a message naming it and what it accepts", () => {

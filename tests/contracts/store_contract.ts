@@ -2,7 +2,13 @@
 
 import assert from "node:assert/strict";
 import { InvalidInputError } from "../../actors/errors.ts";
-import type { HistoryEntry, HistoryPage, Store } from "../../actors/ports.ts";
+import type {
+  HistoryEntry,
+  HistoryPage,
+  SessionPage,
+  SessionSummary,
+  Store,
+} from "../../actors/ports.ts";
 
 /** What {@linkcode runStoreContract} needs to know about one implementation. */
 export interface StoreContractOptions {
@@ -66,6 +72,39 @@ async function walkBack(
     assert.ok(pages.length <= 1_000, "paging did not reach the start of the history");
   } while (before !== undefined);
   return pages;
+}
+
+/** The session-level capabilities every store under this contract has. */
+type SessionAdmin = Required<Pick<Store, "listSessions" | "deleteSession">>;
+
+function admin(store: Store): SessionAdmin {
+  assert.equal(typeof store.listSessions, "function", "the store lists sessions");
+  assert.equal(typeof store.deleteSession, "function", "the store deletes sessions");
+  return store as SessionAdmin;
+}
+
+/** Every session of an org, following `next` page by page. */
+async function listAll(store: Store, org: string, limit: number): Promise<SessionPage[]> {
+  const pages: SessionPage[] = [];
+  let after: string | undefined;
+  do {
+    const page = await admin(store).listSessions(
+      org,
+      after === undefined ? { limit } : { limit, after },
+    );
+    pages.push(page);
+    after = page.next ?? undefined;
+    assert.ok(pages.length <= 1_000, "paging did not reach the last page");
+  } while (after !== undefined);
+  return pages;
+}
+
+function isInvalidField(field: string): (error: unknown) => boolean {
+  return (error) => {
+    assert.ok(error instanceof InvalidInputError, `expected an InvalidInputError, got ${error}`);
+    assert.equal(error.field, field);
+    return true;
+  };
 }
 
 function isInvalidBefore(error: unknown): boolean {
@@ -240,6 +279,120 @@ export function runStoreContract({ name, create }: StoreContractOptions): void {
     await store.close();
     await assert.rejects(store.appendHistory("org", "s1", exchange(2)));
     await assert.rejects(store.readHistory("org", "s1", { limit: 10 }));
+    await assert.rejects(admin(store).listSessions("org", { limit: 10 }));
+    await assert.rejects(admin(store).deleteSession("org", "s1"));
     await store.close();
+  });
+
+  test("lists an org's sessions in code-point order of id, with first and last entry times", async (store) => {
+    // Upper case sorts before lower case in code-point order, whatever a database's locale says.
+    for (const [i, session] of ["b", "A", "a", "B", "a.1", "a-1", "0"].entries()) {
+      await store.appendHistory("org", session, [
+        { id: "m1", role: "user", content: "hi", ts: BASE_TS + i },
+      ]);
+    }
+    await store.appendHistory("org", "b", [
+      { id: "m2", role: "user", content: "again", ts: BASE_TS + 100 },
+      { id: "r2", role: "assistant", content: "yes", ts: BASE_TS + 101, answered: ["m2"] },
+    ]);
+    const page = await admin(store).listSessions("org", { limit: 100 });
+    assert.deepEqual(page.sessions.map((s) => s.session), ["0", "A", "B", "a", "a-1", "a.1", "b"]);
+    assert.deepEqual(
+      page.sessions.find((s) => s.session === "b"),
+      {
+        session: "b",
+        createdAt: BASE_TS,
+        lastSeenAt: BASE_TS + 101,
+      } satisfies SessionSummary,
+    );
+    assert.equal(page.next, null);
+  });
+
+  test("pages through sessions with limit and after, with no gap and no overlap", async (store) => {
+    const ids = Array.from({ length: 23 }, (_, i) => `s${String(i).padStart(2, "0")}`);
+    for (const id of ids.toReversed()) await store.appendHistory("org", id, numbered(1));
+    for (const limit of [1, 5, 23, 50]) {
+      const pages = await listAll(store, "org", limit);
+      assert.deepEqual(
+        pages.flatMap((p) => p.sessions.map((s) => s.session)),
+        ids,
+        `limit ${limit}`,
+      );
+      assert.ok(pages.slice(0, -1).every((p) => p.sessions.length === limit));
+      assert.equal(pages.at(-1)!.next, null);
+    }
+    // A cursor keeps its place when sessions are added before and after it.
+    const first = await admin(store).listSessions("org", { limit: 10 });
+    await store.appendHistory("org", "r", numbered(1));
+    await store.appendHistory("org", "s09a", numbered(1));
+    const second = await admin(store).listSessions("org", { limit: 2, after: first.next! });
+    assert.deepEqual(second.sessions.map((s) => s.session), ["s09a", "s10"]);
+  });
+
+  test("lists only the org's own sessions, and nothing for an org without any", async (store) => {
+    await store.appendHistory("org-a", "shared", numbered(1));
+    await store.appendHistory("org-a", "only-a", numbered(1));
+    await store.appendHistory("org-b", "shared", numbered(1));
+    const a = await admin(store).listSessions("org-a", { limit: 10 });
+    const b = await admin(store).listSessions("org-b", { limit: 10 });
+    assert.deepEqual(a.sessions.map((s) => s.session), ["only-a", "shared"]);
+    assert.deepEqual(b.sessions.map((s) => s.session), ["shared"]);
+    assert.deepEqual(await admin(store).listSessions("org-c", { limit: 10 }), {
+      sessions: [],
+      next: null,
+    });
+  });
+
+  test("rejects a garbage session cursor, or a history cursor, with an InvalidInputError naming after", async (store) => {
+    await store.appendHistory("org", "s1", numbered(5));
+    const history = await store.readHistory("org", "s1", { limit: 2 });
+    for (const after of ["not a cursor!", "%%%", "", "eyJ4IjoxfQ", history.next!]) {
+      await assert.rejects(
+        admin(store).listSessions("org", { limit: 2, after }),
+        isInvalidField("after"),
+      );
+    }
+  });
+
+  test("deleteSession drops the history and the listing; deleting again resolves false", async (store) => {
+    await store.appendHistory("org", "gone", numbered(6));
+    await store.appendHistory("org", "kept", numbered(2));
+    assert.equal(await admin(store).deleteSession("org", "gone"), true);
+    assert.deepEqual(await store.readHistory("org", "gone", { limit: 10 }), {
+      entries: [],
+      next: null,
+    });
+    const listed = await admin(store).listSessions("org", { limit: 10 });
+    assert.deepEqual(listed.sessions.map((s) => s.session), ["kept"]);
+    assert.deepEqual((await store.readHistory("org", "kept", { limit: 10 })).entries, numbered(2));
+    assert.equal(await admin(store).deleteSession("org", "gone"), false);
+    assert.equal(await admin(store).deleteSession("org", "never-was"), false);
+  });
+
+  test("deleteSession never touches another org's session of the same id", async (store) => {
+    await store.appendHistory("org-a", "shared", numbered(3, "a"));
+    await store.appendHistory("org-b", "shared", numbered(2, "b"));
+    assert.equal(await admin(store).deleteSession("org-a", "shared"), true);
+    assert.deepEqual(
+      (await store.readHistory("org-b", "shared", { limit: 10 })).entries,
+      numbered(2, "b"),
+    );
+    assert.deepEqual(
+      (await admin(store).listSessions("org-b", { limit: 10 })).sessions.map((s) => s.session),
+      ["shared"],
+    );
+  });
+
+  test("a deleted session written again starts a fresh history, ids reusable", async (store) => {
+    await store.appendHistory("org", "s1", exchange(1));
+    await admin(store).deleteSession("org", "s1");
+    const again: HistoryEntry[] = [{ id: "m1", role: "user", content: "new", ts: BASE_TS + 50 }];
+    await store.appendHistory("org", "s1", again);
+    assert.deepEqual(await store.readHistory("org", "s1", { limit: 10 }), {
+      entries: again,
+      next: null,
+    });
+    const [summary] = (await admin(store).listSessions("org", { limit: 10 })).sessions;
+    assert.deepEqual(summary, { session: "s1", createdAt: BASE_TS + 50, lastSeenAt: BASE_TS + 50 });
   });
 }

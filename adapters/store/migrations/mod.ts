@@ -8,6 +8,8 @@
 
 import type { Migration, MigrationProvider } from "kysely";
 import * as m0001 from "./0001_init.ts";
+import * as m0002 from "./0002_keys_and_deletes.ts";
+import * as m0003 from "./0003_event_write_speed.ts";
 
 /**
  * Every migration by name; names sort in the order they run.
@@ -29,5 +31,10 @@ import * as m0001 from "./0001_init.ts";
  * ```
  */
 export const migrations: MigrationProvider = {
-  getMigrations: (): Promise<Record<string, Migration>> => Promise.resolve({ "0001_init": m0001 }),
+  getMigrations: (): Promise<Record<string, Migration>> =>
+    Promise.resolve({
+      "0001_init": m0001,
+      "0002_keys_and_deletes": m0002,
+      "0003_event_write_speed": m0003,
+    }),
 };

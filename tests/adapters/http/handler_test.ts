@@ -447,7 +447,7 @@ Deno.test("a body that streams past the limit is cut off and cancelled, whatever
 Deno.test("an unknown route gets 404 not_found", async () => {
   await using t = setup();
   for (
-    const path of ["/", "/v1/sessions", "/v1/sessions/s1", "/v1/sessions/s1/messages/", "/v2/x"]
+    const path of ["/", "/v1/session", "/v1/sessions/s1/nope", "/v1/sessions/s1/messages/", "/v2/x"]
   ) {
     await assertError(await t.handler(get(path)), 404, "not_found");
   }

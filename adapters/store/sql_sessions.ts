@@ -1,0 +1,107 @@
+// Session-level queries of the SQL store: list an org's sessions by id, delete one session.
+
+import { type Kysely, sql } from "kysely";
+import { InvalidInputError } from "../../actors/errors.ts";
+import type { SessionListQuery, SessionPage } from "../../actors/ports.ts";
+import { decodeSessionCursor, sessionCursor } from "./_session_cursor.ts";
+import type { Database } from "./schema.ts";
+
+export type { SessionListQuery, SessionPage };
+
+/**
+ * Lists an org's sessions that have history, in ascending code-point order of
+ * id (PostgreSQL compares with the `C` collation so that the order, and so
+ * the cursor, is the same whatever the database's locale), at most `limit` of
+ * them after the cursor. A cursor this function did not make throws an
+ * `InvalidInputError` naming `after`.
+ *
+ * @example
+ * ```ts
+ * import { Kysely, Migrator } from "kysely";
+ * import { migrations } from "./migrations/mod.ts";
+ * import { nodeSqliteDialect } from "./node_sqlite_dialect.ts";
+ * import { openSqlite } from "./open_sqlite.ts";
+ * import type { Database } from "./schema.ts";
+ * import { listSessions } from "./sql_sessions.ts";
+ *
+ * const db = new Kysely<Database>({
+ *   dialect: nodeSqliteDialect({ database: openSqlite(":memory:") }),
+ * });
+ * await new Migrator({ db, provider: migrations }).migrateToLatest();
+ * const page = await listSessions(db, "acme", { limit: 10 });
+ * console.assert(page.sessions.length === 0 && page.next === null);
+ * await db.destroy();
+ * ```
+ */
+export async function listSessions(
+  db: Kysely<Database>,
+  org: string,
+  query: SessionListQuery,
+  dialect: "sqlite" | "postgres" = "sqlite",
+): Promise<SessionPage> {
+  const { limit, after } = query;
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw new InvalidInputError(
+      "limit",
+      `Cannot list sessions: limit must be a non-negative integer, current value is ${limit}`,
+    );
+  }
+  const start = after === undefined ? undefined : decodeSessionCursor(after);
+  const key = dialect === "postgres" ? sql<string>`session collate "C"` : sql<string>`session`;
+  let select = db.selectFrom("sessions")
+    .select(["session", "created_at", "last_seen_at"])
+    .where("org", "=", org);
+  if (start !== undefined) select = select.where(key, ">", start);
+  // One extra row says whether a later page exists.
+  const rows = await select.orderBy(key).limit(limit + 1).execute();
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    sessions: page.map((row) => ({
+      session: row.session,
+      createdAt: Number(row.created_at),
+      lastSeenAt: Number(row.last_seen_at),
+    })),
+    next: rows.length > limit && last !== undefined ? sessionCursor(last.session) : null,
+  };
+}
+
+/**
+ * Deletes a session's history and state (its `messages`, `runs` and
+ * `sessions` rows) in one transaction; usage and audit records are kept, so
+ * an org's usage totals do not change. Resolves with whether the session had
+ * any of those rows; deleting again does nothing and resolves `false`.
+ *
+ * @example
+ * ```ts
+ * import { Kysely, Migrator } from "kysely";
+ * import { migrations } from "./migrations/mod.ts";
+ * import { nodeSqliteDialect } from "./node_sqlite_dialect.ts";
+ * import { openSqlite } from "./open_sqlite.ts";
+ * import type { Database } from "./schema.ts";
+ * import { deleteSession } from "./sql_sessions.ts";
+ *
+ * const db = new Kysely<Database>({
+ *   dialect: nodeSqliteDialect({ database: openSqlite(":memory:") }),
+ * });
+ * await new Migrator({ db, provider: migrations }).migrateToLatest();
+ * console.assert(await deleteSession(db, "acme", "s1") === false);
+ * await db.destroy();
+ * ```
+ */
+export async function deleteSession(
+  db: Kysely<Database>,
+  org: string,
+  session: string,
+): Promise<boolean> {
+  return await db.transaction().execute(async (trx) => {
+    let deleted = 0n;
+    for (const table of ["messages", "runs", "sessions"] as const) {
+      const result = await trx.deleteFrom(table)
+        .where("org", "=", org).where("session", "=", session)
+        .executeTakeFirst();
+      deleted += result.numDeletedRows;
+    }
+    return deleted > 0n;
+  });
+}
