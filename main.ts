@@ -6,7 +6,8 @@ import { InvalidInputError } from "./actors/errors.ts";
 import { createRuntime } from "./actors/runtime.ts";
 import { type ServerAccess, serverAccess } from "./adapters/http/access.ts";
 import { createHandler } from "./adapters/http/handler.ts";
-import { mockLlm } from "./adapters/llm/mock_llm.ts";
+import { llmFromSettings } from "./adapters/llm/from_config.ts";
+import { createMetrics } from "./adapters/http/metrics.ts";
 import { memoryStore } from "./adapters/store/memory_store.ts";
 import { openStore, redactUrl } from "./adapters/store/open_store.ts";
 import type { SqlStore } from "./adapters/store/sql_store.ts";
@@ -48,7 +49,16 @@ export async function main(args: string[]): Promise<void> {
   }
   const log = logger(config.logLevel);
 
-  const llm = mockLlm();
+  if (config.llmBaseUrl !== null && !(await mayReach(config.llmBaseUrl))) {
+    const host = new URL(config.llmBaseUrl).host;
+    log(
+      "error",
+      `Cannot start: TROUPE_LLM_BASE_URL's host ${host} is not allowed by --allow-net; add it, e.g. --allow-net=127.0.0.1,localhost,${host}`,
+      { setting: "TROUPE_LLM_BASE_URL" },
+    );
+    Deno.exit(2);
+  }
+  const { provider: llm, pool } = llmFromSettings(config);
   const inMemory = config.databaseUrl === "memory";
   const storeKind = inMemory
     ? "memory"
@@ -67,9 +77,9 @@ export async function main(args: string[]): Promise<void> {
       log("error", "runtime error", { ...context, error: errorText(error) }),
   });
   try {
-    await runtime.ready();
+    await Promise.all([runtime.ready(), pool?.ready()]);
   } catch (error) {
-    log("error", "Cannot start: the store or the bus cannot be opened", {
+    log("error", "Cannot start: the store, the bus or the LLM workers cannot be opened", {
       store: inMemory ? "memory" : redactUrl(config.databaseUrl),
       bus: config.natsUrl === null ? "memory" : redactUrl(config.natsUrl),
       error: errorText(error),
@@ -115,7 +125,16 @@ export async function main(args: string[]): Promise<void> {
     Deno.exit(2);
   }
   let draining = false;
+  const metrics = createMetrics({
+    runtime,
+    source: {
+      ...(pool === null ? {} : { pools: () => [pool.stats()] }),
+      persisterLag: () => runtime.unpersistedEvents,
+    },
+  });
   const handler = createHandler({
+    metrics,
+    models: [config.llmModel ?? llm.model ?? "troupe", ...config.llmFallbackModels],
     runtime,
     maxBodyBytes: config.maxBodyBytes,
     isDraining: () => draining,
@@ -176,6 +195,7 @@ export async function main(args: string[]): Promise<void> {
       await runtime.shutdown({ graceMs: SHUTDOWN_GRACE_MS });
       await access.close();
       await keyStore?.close();
+      metrics.close();
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         stopped,
@@ -205,6 +225,14 @@ export async function main(args: string[]): Promise<void> {
     });
   }
   await server.finished;
+}
+
+/** Whether --allow-net lets the server reach the upstream (a worker inherits this permission). */
+async function mayReach(baseUrl: string): Promise<boolean> {
+  const url = new URL(baseUrl);
+  const port = url.port === "" ? (url.protocol === "https:" ? "443" : "80") : url.port;
+  const status = await Deno.permissions.query({ name: "net", host: `${url.hostname}:${port}` });
+  return status.state === "granted";
 }
 
 /** Read exactly the variables the configuration uses, so a narrow `--allow-env` suffices. */

@@ -435,6 +435,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     get activeSessions() {
       return directory.size;
     },
+    get unpersistedEvents() {
+      return persister?.stats().buffered ?? 0;
+    },
   };
 }
 

@@ -219,4 +219,6 @@ export interface Runtime extends AsyncDisposable {
   close(): Promise<void>;
   /** How many sessions are live. */
   readonly activeSessions: number;
+  /** Events the runtime's persisters hold and have not stored yet (0 without persisters). */
+  readonly unpersistedEvents: number;
 }

@@ -4,19 +4,14 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import pg from "pg";
 import { CONFIG_ENV_VARS } from "../actors/config.ts";
 import { startNatsServer, startPostgres } from "./_harness/mod.ts";
+import { taskFlags } from "./_helpers/task_flags.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const START_TIMEOUT_MS = 20_000;
 
 /** The start task's `deno run` flags, read from deno.json so the test runs exactly them. */
-async function startFlags(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
-  const words = (config.tasks.start as string).trim().split(/\s+/);
-  assertEquals(words.slice(0, 2), ["deno", "run"]);
-  assertEquals(words.at(-1), "mod.ts");
-  const flags = words.slice(2, -1);
-  assert(!flags.includes("-A") && !flags.includes("--allow-all"), "start runs with narrow flags");
-  return flags;
+function startFlags(): Promise<string[]> {
+  return taskFlags("start", "mod.ts");
 }
 
 /**

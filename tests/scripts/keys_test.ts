@@ -10,19 +10,10 @@ import { createHandler } from "../../adapters/http/handler.ts";
 import { openStore } from "../../adapters/store/open_store.ts";
 import { eventually } from "../_helpers/eventually.ts";
 
+import { taskFlags } from "../_helpers/task_flags.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 const START_TIMEOUT_MS = 20_000;
-
-/** A task's `deno run` flags, read from deno.json so the test runs exactly them. */
-async function taskFlags(task: string, script: string): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
-  const words = (config.tasks[task] as string).trim().split(/\s+/);
-  assertEquals(words.slice(0, 2), ["deno", "run"]);
-  assertEquals(words.at(-1), script);
-  const flags = words.slice(2, -1);
-  assert(!flags.includes("-A") && !flags.includes("--allow-all"), `${task} runs with narrow flags`);
-  return flags;
-}
 
 interface Run {
   code: number;
