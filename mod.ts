@@ -34,6 +34,7 @@ export {
   type PersisterOptions,
   type PersisterStats,
   POLICIES,
+  PoolSaturatedError,
   ProviderError,
   type Reply,
   type ReplyError,
@@ -52,8 +53,10 @@ export {
   TroupeError,
   type TroupeErrorCode,
   type TroupeErrorOptions,
+  UnsupportedError,
   type UsageInput,
   validateEvent,
+  WorkerCrashedError,
 } from "./actors/mod.ts";
 export type * from "./actors/ports.ts";
 export type * from "./actors/events.ts";

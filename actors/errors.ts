@@ -8,7 +8,8 @@ export type TroupeErrorCode =
   | "provider_error"
   | "cancelled"
   | "pool_saturated"
-  | "worker_crashed";
+  | "worker_crashed"
+  | "unsupported";
 
 /** Options shared by every Troupe error. */
 export interface TroupeErrorOptions {
@@ -216,5 +217,25 @@ export class WorkerCrashedError extends TroupeError {
   constructor(message: string, options: TroupeErrorOptions = {}) {
     super("worker_crashed", message, true, options);
     this.name = "WorkerCrashedError";
+  }
+}
+
+/**
+ * The runtime was asked for something its adapters cannot do, e.g. usage
+ * totals from a store that keeps no events. Configuration, not input, must change.
+ *
+ * @example
+ * ```ts
+ * import { UnsupportedError } from "./errors.ts";
+ *
+ * const error = new UnsupportedError("Cannot read usage: the store keeps no events");
+ * console.assert(error.code === "unsupported" && !error.retryable);
+ * ```
+ */
+export class UnsupportedError extends TroupeError {
+  /** Make an error saying what is not supported and what would make it so. */
+  constructor(message: string) {
+    super("unsupported", message, false);
+    this.name = "UnsupportedError";
   }
 }

@@ -41,11 +41,14 @@ export {
   CancelledError,
   InvalidInputError,
   OverloadedError,
+  PoolSaturatedError,
   ProviderError,
   ShutdownError,
   TroupeError,
   type TroupeErrorCode,
   type TroupeErrorOptions,
+  UnsupportedError,
+  WorkerCrashedError,
 } from "./errors.ts";
 export { systemClock } from "./clock.ts";
 export { type IdGenerator, idGenerator } from "./ids.ts";

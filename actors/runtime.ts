@@ -3,7 +3,7 @@
 import { defaultLlm } from "./_default_llm.ts";
 import { PERSISTER_GROUP, resolveAdapters } from "./_adapters.ts";
 import { systemClock } from "./clock.ts";
-import { InvalidInputError, OverloadedError, ShutdownError } from "./errors.ts";
+import { InvalidInputError, OverloadedError, ShutdownError, UnsupportedError } from "./errors.ts";
 import type { EventBody, TroupeEvent } from "./events.ts";
 import { idGenerator } from "./ids.ts";
 import { llmCallActions } from "./llm_call.ts";
@@ -444,14 +444,14 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
 // A bound on a caller's conversation, whatever the body limit in front of the runtime.
 const MAX_CONTEXT_MESSAGES = 10_000;
 
-function noQueries(action: string): TypeError {
-  return new TypeError(
+function noQueries(action: string): UnsupportedError {
+  return new UnsupportedError(
     `Cannot ${action}: the store keeps no events; give the runtime a SQL store (a file path or a postgres:// URL)`,
   );
 }
 
-function missing(action: string, method: string): TypeError {
-  return new TypeError(
+function missing(action: string, method: string): UnsupportedError {
+  return new UnsupportedError(
     `Cannot ${action}: the store has no ${method}; give the runtime one that has`,
   );
 }

@@ -6,6 +6,7 @@ import {
   OverloadedError,
   ProviderError,
   ShutdownError,
+  UnsupportedError,
 } from "../../actors/errors.ts";
 import { jsonResponse } from "./_json_response.ts";
 import { HttpError } from "./errors.ts";
@@ -83,6 +84,13 @@ export function describeError(
     return {
       status: 503,
       headers: { "retry-after": String(SHUTDOWN_RETRY_AFTER_SECONDS) },
+      body: { error: { code: error.code, message: error.message } },
+    };
+  }
+  if (error instanceof UnsupportedError) {
+    return {
+      status: 501,
+      headers: {},
       body: { error: { code: error.code, message: error.message } },
     };
   }

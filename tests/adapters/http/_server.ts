@@ -16,7 +16,7 @@ export interface ServerOptions {
   /** The mock LLM's options. @default {{}} */
   llm?: MockLlmOptions;
   /** The runtime's options beyond the LLM and the store. @default {{}} */
-  runtime?: Omit<RuntimeOptions, "llm" | "store">;
+  runtime?: Omit<RuntimeOptions, "llm">;
   /** Requests per session per window (0: none). @default {0} */
   sessionLimit?: number;
   /** Requests per org per window (0: none). @default {0} */

@@ -2,6 +2,7 @@
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { TroupeEvent } from "../../../actors/events.ts";
+import { memoryStore } from "../../../adapters/store/memory_store.ts";
 import { eventually } from "../../_helpers/eventually.ts";
 import { errorOf, jsonBody, startServer, type TestServer } from "./_server.ts";
 
@@ -183,4 +184,14 @@ Deno.test("a message sent right after a delete lands in a fresh session, never b
   assert(!prompt.includes("old secret"), `the deleted history is not in the prompt: ${prompt}`);
   const history = await json(await t.call("/v1/sessions/s1/messages"));
   assertEquals((history.messages as { content: string }[]).map((m) => m.content), ["new", "new"]);
+});
+
+Deno.test("GET /v1/usage on a store that keeps no events is a 501 that says how to get usage", async () => {
+  await using t = await startServer({ runtime: { store: memoryStore() } });
+  const response = await t.call("/v1/usage");
+  assertEquals(response.status, 501);
+  const error = await errorOf(response);
+  assertEquals(error.code, "unsupported");
+  assert(String(error.message).includes("SQL store"), String(error.message));
+  assertEquals(t.unexpected.length, 0);
 });
