@@ -62,11 +62,29 @@ export type * from "./actors/ports.ts";
 export type * from "./actors/events.ts";
 export { memoryBus, type MemoryBusOptions } from "./adapters/bus/mod.ts";
 export {
+  type Fallback,
   type MockLlm,
   mockLlm,
   type MockLlmOptions,
   type MockLlmStats,
+  openAiCompatible,
+  type OpenAiCompatibleOptions,
+  type OpenAiCompatibleProvider,
+  type OpenAiCompletion,
+  resilient,
+  type ResilientOptions,
 } from "./adapters/llm/mod.ts";
+export {
+  type HistogramSnapshot,
+  type LlmPool,
+  llmPool,
+  type LlmPoolOptions,
+  type MockSpecOptions,
+  type ProviderSpec,
+  type WorkerExit,
+  type WorkerPoolCloseOptions,
+  type WorkerPoolStats,
+} from "./adapters/workers/mod.ts";
 export { memoryStore } from "./adapters/store/mod.ts";
 
 // Run as the entry point (`deno task start`): start the standalone server.

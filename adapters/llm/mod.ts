@@ -4,3 +4,10 @@
  * @module
  */
 export { type MockLlm, mockLlm, type MockLlmOptions, type MockLlmStats } from "./mock_llm.ts";
+export {
+  openAiCompatible,
+  type OpenAiCompatibleOptions,
+  type OpenAiCompatibleProvider,
+  type OpenAiCompletion,
+} from "./openai_compatible.ts";
+export { type Fallback, resilient, type ResilientOptions } from "./resilient.ts";
