@@ -54,12 +54,13 @@ function logError(error: unknown, context?: { org: string; session: string }): v
 
 /**
  * Create a Troupe runtime. Every option has a default that is safe on a
- * laptop: the mock LLM, an in-memory bus and store, the `merge` policy.
+ * laptop: the mock LLM (unless `TROUPE_LLM_*` names an upstream), an
+ * in-memory bus and store, the `merge` policy.
  *
  * @example Double texting: the first message is folded into the second's run
  * ```ts
  * import { createRuntime } from "./runtime.ts";
- * import { defaultLlm } from "./_default_llm.ts";
+ * import { mockLlm } from "../adapters/llm/mock_llm.ts";
  *
  * await using runtime = createRuntime({ llm: mockLlm({ latencyMs: 20 }) });
  * const [a, b] = await Promise.all([
