@@ -1,62 +1,28 @@
-// Rows per second of persister batches (writeEvents of 500) against one write per event, SQLite and PostgreSQL.
+// Rows per second of persister batches (writeEvents of 500) against one write per event, SQLite and
+// PostgreSQL; and events per second end to end, published to JetStream until persisted in SQLite.
 //
 // rows/s = 500 / (time per iteration). The events are whole runs as the
 // session actor emits them (message.received, run.started, usage.recorded,
 // run.completed), so a batch also writes usage rows and upserts run rows.
 // The baseline of each group writes the same events one `writeEvents` call
 // (one autocommit transaction) per event: a persister that does not batch.
+//
+// events/s end to end = E2E_EVENTS / (time per iteration): an iteration
+// publishes that many new events on a NATS bus and ends when its persister
+// has written them all to SQLite. The baseline publishes one event at a time
+// (each waits for the stream's ack before the next goes out) into a persister
+// that writes one event per transaction.
 
 import { readFileSync } from "node:fs";
 import type { TroupeEvent } from "../actors/events.ts";
+import { type Persister, startPersister } from "../actors/persister.ts";
+import { natsBus } from "../adapters/bus/nats_bus.ts";
 import { openStore, type SqlStore } from "../adapters/store/mod.ts";
-import { startPostgres } from "../tests/_harness/mod.ts";
+import { startNatsServer, startPostgres } from "../tests/_harness/mod.ts";
+import { runEvents } from "./_persist_events.ts";
 
 const BATCH = 500;
-
-let next = 0;
-
-/** `BATCH` new events: whole runs of four events each, spread over 50 sessions. */
-function batch(): TroupeEvent[] {
-  const events: TroupeEvent[] = [];
-  const ts = Date.now();
-  while (events.length < BATCH) {
-    const n = next++;
-    const base = { org: "acme", session: `s${n % 50}`, ts };
-    const run = `run-${n}`;
-    const messages = [`msg-${n}`];
-    events.push(
-      {
-        ...base,
-        id: `${n}-a`,
-        type: "message.received",
-        message: messages[0]!,
-        policy: "merge",
-        length: 42,
-      },
-      { ...base, id: `${n}-b`, type: "run.started", run, messages },
-      {
-        ...base,
-        id: `${n}-c`,
-        type: "usage.recorded",
-        run,
-        provider: "mock",
-        model: n % 2 === 0 ? "small" : "large",
-        inputTokens: 120,
-        outputTokens: 48,
-        cachedTokens: 0,
-        reasoningTokens: 0,
-        totalTokens: 168,
-        source: "reported",
-        status: "completed",
-        latencyMs: 230,
-        ttftMs: 40,
-        messages,
-      },
-      { ...base, id: `${n}-d`, type: "run.completed", run, messages, finishReason: "stop" },
-    );
-  }
-  return events;
-}
+const batch = () => runEvents(BATCH);
 
 /** Bench a write of a fresh batch; making the events is not timed. */
 function timed(write: (events: TroupeEvent[]) => Promise<unknown>) {
@@ -117,9 +83,73 @@ Deno.bench({
   fn: timed((events) => pgUnnest.writeEvents(events)),
 });
 
-// deno bench has no teardown hook and `unload` cannot await, so the server is
-// stopped synchronously: SIGINT is PostgreSQL's fast shutdown.
+// ------------------------------------------------- End to end over JetStream
+
+const E2E_EVENTS = 5_000;
+const nats = await startNatsServer();
+
+/** A NATS bus on its own stream, a SQLite store and a persister between them. */
+async function pipeline(name: string, options: { maxInFlight?: number; batchSize?: number }) {
+  const store = await openStore(`${dir}/${name}.db`);
+  const bus = await natsBus({
+    servers: nats.url,
+    stream: name.toUpperCase(),
+    subjectPrefix: name,
+    ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+  });
+  const persister = startPersister({
+    bus,
+    store,
+    group: name,
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize, maxAgeMs: 0 }),
+  });
+  return { bus, persister };
+}
+
+/** Resolves once the persister has written `target` events in all. */
+async function written(persister: Persister, target: number): Promise<void> {
+  while (persister.stats().written < target) await new Promise((r) => setTimeout(r, 1));
+}
+
+/** Bench publishing a fresh load until it is persisted; making the events is not timed. */
+function endToEnd(line: Awaited<ReturnType<typeof pipeline>>) {
+  return async (b: Deno.BenchContext): Promise<void> => {
+    const events = Array.from({ length: E2E_EVENTS / BATCH }, batch).flat();
+    const target = line.persister.stats().written + events.length;
+    b.start();
+    for (const event of events) line.bus.publish(event);
+    await written(line.persister, target);
+    b.end();
+  };
+}
+
+const oneByOne = await pipeline("e2e_single", { maxInFlight: 1, batchSize: 1 });
+const batched = await pipeline("e2e_batched", {});
+
+Deno.bench({
+  name:
+    `jetstream -> sqlite: one publish awaited at a time, one event a write (${E2E_EVENTS} events)`,
+  group: "end to end",
+  baseline: true,
+  n: 2,
+  warmup: 1,
+  fn: endToEnd(oneByOne),
+});
+
+Deno.bench({
+  name: `jetstream -> sqlite: pipelined publishes, batches of 500 (${E2E_EVENTS} events)`,
+  group: "end to end",
+  n: 10,
+  warmup: 2,
+  fn: endToEnd(batched),
+});
+
+// deno bench has no teardown hook and `unload` cannot await, so the servers are
+// stopped synchronously: SIGINT is PostgreSQL's fast shutdown, SIGKILL ends nats-server
+// (its store is deleted with it).
 globalThis.addEventListener("unload", () => {
+  void nats.kill("SIGKILL");
+  Deno.removeSync(nats.storeDir.replace(/\/store$/, ""), { recursive: true });
   const pid = Number(readFileSync(`${postgres.dataDir}/postmaster.pid`, "utf8").split("\n")[0]);
   Deno.kill(pid, "SIGINT");
   const pause = new Int32Array(new SharedArrayBuffer(4));

@@ -1,6 +1,5 @@
 // The NATS bus's background publisher: a queue, a window of unacknowledged publishes, retries until acked.
 
-import { retry } from "@std/async";
 import type { TroupeEvent } from "../../actors/events.ts";
 import { BusError, type BusErrorHandler } from "./errors.ts";
 
@@ -36,6 +35,8 @@ interface Item {
   event: TroupeEvent;
   subject: string;
   payload: string;
+  /** Failed sends so far. */
+  failures: number;
 }
 
 interface Waiter {
@@ -46,6 +47,13 @@ interface Waiter {
 
 // Backoff between attempts of one event: 100 ms doubling to 5 s, half of it random.
 const RETRY = { minTimeout: 100, maxTimeout: 5_000, multiplier: 2, jitter: 0.5 } as const;
+
+/** The delay before the next attempt of an event that failed `failures` times. */
+function backoff(failures: number): number {
+  const { minTimeout, maxTimeout, multiplier, jitter } = RETRY;
+  const ceiling = Math.min(maxTimeout, minTimeout * multiplier ** (failures - 1));
+  return ceiling * (1 - jitter * Math.random());
+}
 
 /**
  * Makes a publisher. Events leave the queue in order, up to `maxInFlight` at a
@@ -60,7 +68,10 @@ export function publisher(options: PublisherOptions): Publisher {
   let queue: Item[] = [];
   let head = 0;
   const inFlight = new Set<number>();
+  const retries = new Set<ReturnType<typeof setTimeout>>();
   let nextSeq = 0;
+  // The oldest event not yet acked (`nextSeq` when all are): every sequence below it is acked.
+  let oldest = 0;
   let failing = false;
   let waiters: Waiter[] = [];
 
@@ -68,16 +79,14 @@ export function publisher(options: PublisherOptions): Publisher {
     return queue.length - head + inFlight.size;
   }
 
-  /** The sequence of the oldest event not yet acked (`nextSeq` when all are). */
-  function oldestUnacked(): number {
-    let oldest = head < queue.length ? queue[head]!.seq : nextSeq;
-    for (const seq of inFlight) if (seq < oldest) oldest = seq;
-    return oldest;
+  function isQueued(seq: number): boolean {
+    return head < queue.length && seq >= queue[head]!.seq;
   }
 
   function settleWaiters(): void {
+    // Acks come back out of order: move past every sequence acked since.
+    while (oldest < nextSeq && !inFlight.has(oldest) && !isQueued(oldest)) oldest++;
     if (waiters.length === 0) return;
-    const oldest = oldestUnacked();
     const still: Waiter[] = [];
     for (const waiter of waiters) {
       if (waiter.target < oldest) waiter.resolve();
@@ -100,23 +109,31 @@ export function publisher(options: PublisherOptions): Publisher {
     );
   }
 
-  async function deliver(item: Item): Promise<void> {
-    try {
-      await retry(async () => {
-        try {
-          await send(item.subject, item.payload, String(item.event.id));
-        } catch (error) {
-          report(error, item.event);
-          throw error;
-        }
-      }, { ...RETRY, maxAttempts: Number.MAX_SAFE_INTEGER, signal: stopping.signal });
-    } catch {
-      return; // stopped: the event stays counted as unacked
-    }
+  // Each event is sent until the stream acks it, holding its slot in the window meanwhile;
+  // a failed send is retried after a backoff. Written with callbacks rather than a retry
+  // loop per event: on the happy path an event costs one promise.
+  function deliver(item: Item): void {
+    send(item.subject, item.payload, String(item.event.id)).then(
+      () => acked(item),
+      (error) => failed(item, error),
+    );
+  }
+
+  function acked(item: Item): void {
     failing = false;
     inFlight.delete(item.seq);
     settleWaiters();
     pump();
+  }
+
+  function failed(item: Item, error: unknown): void {
+    if (stopping.signal.aborted) return;
+    report(error, item.event);
+    const timer = setTimeout(() => {
+      retries.delete(timer);
+      if (!stopping.signal.aborted) deliver(item);
+    }, backoff(++item.failures));
+    retries.add(timer);
   }
 
   function pump(): void {
@@ -144,7 +161,7 @@ export function publisher(options: PublisherOptions): Publisher {
       );
       return;
     }
-    queue.push({ seq: nextSeq++, event, subject: subjectOf(event), payload });
+    queue.push({ seq: nextSeq++, event, subject: subjectOf(event), payload, failures: 0 });
     pump();
   }
 
@@ -153,7 +170,7 @@ export function publisher(options: PublisherOptions): Publisher {
       return Promise.reject(undelivered("flush"));
     }
     const target = nextSeq - 1;
-    if (target < oldestUnacked()) return Promise.resolve();
+    if (target < oldest) return Promise.resolve();
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     waiters.push({ target, resolve, reject });
     return promise;
@@ -170,6 +187,8 @@ export function publisher(options: PublisherOptions): Publisher {
 
   function stop(): number {
     stopping.abort();
+    for (const timer of retries) clearTimeout(timer);
+    retries.clear();
     const error = undelivered("flush");
     for (const waiter of waiters) waiter.reject(error);
     waiters = [];

@@ -5,6 +5,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { TroupeEvent } from "../../actors/events.ts";
 import type { ConsumeOptions, Delivery, EventBus } from "../../actors/ports.ts";
+import { jetStreamSender } from "./_jetstream_sender.ts";
 import { consumeGroup } from "./_nats_consumer.ts";
 import { publisher } from "./_nats_publisher.ts";
 import { checkNatsBusOptions, provisionStream } from "./_nats_setup.ts";
@@ -42,8 +43,11 @@ export interface NatsBusOptions {
    */
   duplicateWindowMs?: number;
   /**
-   * How many publishes may await their ack at once.
-   * @default {256}
+   * How many publishes may await their ack at once. Each is a core publish
+   * whose ack comes back on the bus's own inbox, so a wide window costs
+   * little; end to end (publish to persisted) 1,024 ran ≈ 10% more events/s
+   * than 256.
+   * @default {1_024}
    */
   maxInFlight?: number;
   /**
@@ -132,7 +136,7 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
     subjectPrefix = "troupe",
     maxBuffered = 10_000,
     duplicateWindowMs = 120_000,
-    maxInFlight = 256,
+    maxInFlight = 1_024,
     closeTimeoutMs = 10_000,
     ackWaitMs = 30_000,
     onError = logBusError,
@@ -172,9 +176,9 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
   }
   const js = jetstream(nc, { timeout: API_TIMEOUT_MS });
   const fan = fanOut(onError);
+  const sender = jetStreamSender(nc, { timeoutMs: PUBLISH_TIMEOUT_MS });
   const outbox = publisher({
-    send: (subject, payload, msgID) =>
-      js.publish(subject, payload, { msgID, timeout: PUBLISH_TIMEOUT_MS }),
+    send: sender.send,
     subjectOf: (event) => natsSubject(subjectPrefix, event),
     maxInFlight,
     onError,
@@ -237,6 +241,7 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
     fan.deliver();
     await deadline(outbox.flush(), closeTimeoutMs).catch(() => {});
     const undelivered = outbox.stop();
+    sender.close();
     fan.clear();
     if (undelivered === 0) {
       await deadline(nc.drain(), closeTimeoutMs).catch(() => {});

@@ -9,10 +9,12 @@ export interface EventRows {
   audit: AuditEventsTable[];
   /** One per `usage.recorded` event. */
   usage: UsageEventsTable[];
-  /** One per run that has a `run.started` in the batch. */
-  runStarts: RunsTable[];
-  /** One per run that ended in the batch: its latest ending. */
-  runEnds: RunsTable[];
+  /**
+   * One per run with a `run.*` event in the batch, folded: the start time of
+   * its last `run.started` (or `null`), and its latest ending (status,
+   * messages, end time) or, without one, status `started` and `ended_at` `null`.
+   */
+  runs: RunsTable[];
 }
 
 const RUN_ENDINGS: Partial<Record<TroupeEvent["type"], string>> = {
@@ -24,7 +26,8 @@ const RUN_ENDINGS: Partial<Record<TroupeEvent["type"], string>> = {
 
 /**
  * The rows of a batch. Run rows are folded per run id, because one multi-row
- * `ON CONFLICT DO UPDATE` may not touch the same row twice (PostgreSQL).
+ * `ON CONFLICT DO UPDATE` may not touch the same row twice (PostgreSQL), and
+ * so that a run started and ended in one batch costs one row write, not two.
  * Throws a `TypeError` if an event cannot be serialised.
  */
 export function eventRows(events: readonly TroupeEvent[]): EventRows {
@@ -54,7 +57,13 @@ export function eventRows(events: readonly TroupeEvent[]): EventRows {
       }
     }
   }
-  return { audit, usage, runStarts: [...starts.values()], runEnds: [...ends.values()] };
+  const runs = [...ends.values()];
+  for (const start of starts.values()) {
+    const end = ends.get(start.id);
+    if (end === undefined) runs.push(start);
+    else end.started_at = start.started_at;
+  }
+  return { audit, usage, runs };
 }
 
 function runRow(

@@ -1,10 +1,11 @@
-// The errors the SQL store raises itself: a database it cannot open, a store used after close.
+// The errors the SQL store raises itself: a database it cannot open, a store used after close, a failed background checkpoint.
 
 /** Stable machine-readable codes of {@linkcode StoreError}. */
-export type StoreErrorCode = "invalid_url" | "open_failed" | "closed";
+export type StoreErrorCode = "invalid_url" | "open_failed" | "closed" | "checkpoint_failed";
 
 /**
- * The SQL store could not be opened, or was used after `close()`. `code` is
+ * The SQL store could not be opened, was used after `close()`, or (reported,
+ * not thrown) could not checkpoint its SQLite WAL in the background. `code` is
  * stable; `message` names the database with any password redacted; `cause`
  * carries the driver's or the migrator's error.
  *

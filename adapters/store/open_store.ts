@@ -1,7 +1,9 @@
 // Opens the SQL store from a URL: PostgreSQL for postgres:// URLs, SQLite for anything else; migrates.
 
-import { Kysely, Migrator, PostgresDialect } from "kysely";
+import { type Dialect, Kysely, Migrator, PostgresDialect } from "kysely";
 import pg from "pg";
+import { errorText, logLine } from "../../actors/log.ts";
+import { backgroundCheckpoints } from "./_wal_checkpointer.ts";
 import { StoreError } from "./errors.ts";
 import { migrations } from "./migrations/mod.ts";
 import { nodeSqliteDialect } from "./node_sqlite_dialect.ts";
@@ -43,6 +45,27 @@ export interface OpenStoreOptions extends SqlStoreOptions {
    * @default {() => {}}
    */
   onConnectionError?: (error: Error) => void;
+  /**
+   * SQLite file: who copies the write-ahead log back into the database.
+   * `background`: a worker thread with its own connection, woken every few
+   * commits, so that commits on the event loop only append to the WAL; once
+   * the WAL passes 4,000 pages (≈ 16 MB) a commit waits, without blocking the
+   * event loop, for the thread to catch up so that the WAL starts over. The
+   * thread needs read access to `adapters/store/`; without it (or if it
+   * fails) the store checkpoints inline and tells `onCheckpointError`.
+   * `inline`: SQLite's default, the commit that takes the WAL past 1,000 pages
+   * does it on the event loop. Ignored for `":memory:"` and PostgreSQL.
+   *
+   * @default {"background"}
+   */
+  checkpoints?: "background" | "inline";
+  /**
+   * SQLite: told once if the background checkpoint thread fails; the store
+   * then checkpoints inline and goes on.
+   *
+   * @default {writes a JSON line to stderr}
+   */
+  onCheckpointError?: (error: StoreError) => void;
 }
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
@@ -73,6 +96,8 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     maxConnections = 10,
     busyTimeoutMs = 5000,
     onConnectionError = () => {},
+    checkpoints = "background",
+    onCheckpointError = logCheckpointError,
     ...storeOptions
   } = options;
   if (typeof url !== "string" || url.trim() === "") {
@@ -80,6 +105,13 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       "invalid_url",
       `Cannot open the store: the URL must be a postgres:// URL or a SQLite path, current value is ${
         JSON.stringify(url)
+      }`,
+    );
+  }
+  if (checkpoints !== "background" && checkpoints !== "inline") {
+    throw new TypeError(
+      `Cannot open the store: checkpoints must be "background" or "inline", current value is ${
+        JSON.stringify(checkpoints)
       }`,
     );
   }
@@ -99,7 +131,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const db = new Kysely<Database>({
     dialect: postgres
       ? new PostgresDialect({ pool: postgresPool(url, maxConnections, onConnectionError) })
-      : nodeSqliteDialect({ database: () => openSqlite(url, { busyTimeoutMs }) }),
+      : sqliteDialect(url, busyTimeoutMs, checkpoints === "background", onCheckpointError),
   });
   try {
     const { error } = await new Migrator({ db, provider: migrations }).migrateToLatest();
@@ -128,6 +160,44 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
 export function redactUrl(url: string): string {
   // Up to the last "@" before the path, so a password holding an unescaped "@" is hidden whole.
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^/]*@/i, "$1:***@");
+}
+
+// Background checkpoints: the thread is woken every few commits; a commit waits for it once the
+// WAL passes 4,000 frames (≈ 16 MB of 4 KiB pages), so that the WAL starts over, or once the thread
+// is 64 commits behind; the thread is given up if it has not caught up within the timeout.
+const COMMITS_PER_CHECKPOINT = 4;
+const RESTART_FRAMES = 4_000;
+const MAX_LAG_COMMITS = 64;
+const CATCH_UP_TIMEOUT_MS = 10_000;
+
+function sqliteDialect(
+  path: string,
+  busyTimeoutMs: number,
+  background: boolean,
+  onCheckpointError: (error: StoreError) => void,
+): Dialect {
+  let committed: (() => Promise<void> | undefined) | undefined;
+  return nodeSqliteDialect({
+    database: () => {
+      const db = openSqlite(path, { busyTimeoutMs });
+      // An in-memory database has no WAL.
+      if (!background || path === ":memory:") return db;
+      const checkpointed = backgroundCheckpoints(db, path, {
+        commitsPerCheckpoint: COMMITS_PER_CHECKPOINT,
+        restartFrames: RESTART_FRAMES,
+        maxLagCommits: MAX_LAG_COMMITS,
+        catchUpTimeoutMs: CATCH_UP_TIMEOUT_MS,
+        onError: onCheckpointError,
+      });
+      committed = checkpointed.committed;
+      return checkpointed.database;
+    },
+    onCommit: () => committed?.(),
+  });
+}
+
+function logCheckpointError(error: StoreError): void {
+  logLine("warn", "store checkpoint error", { code: error.code, error: errorText(error) });
 }
 
 function postgresPool(

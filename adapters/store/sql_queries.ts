@@ -124,7 +124,9 @@ export async function auditTrail(
     .where("org", "=", org).where("session", "=", session);
   if (before !== undefined) {
     const { ts, id } = decodeAuditPosition(before);
-    select = select.where((eb) =>
+    // `ts <= ts` repeats what the `or` implies so that the index seeks to the cursor
+    // instead of walking every newer event of the session first.
+    select = select.where("ts", "<=", ts).where((eb) =>
       eb.or([eb("ts", "<", ts), eb.and([eb("ts", "=", ts), eb("id", "<", id)])])
     );
   }

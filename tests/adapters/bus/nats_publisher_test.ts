@@ -1,0 +1,117 @@
+// Proves the NATS bus's publish queue: bounded window, out-of-order acks, flush points, retries and stop.
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { TroupeEvent } from "../../../actors/events.ts";
+import { publisher, type SendFn } from "../../../adapters/bus/_nats_publisher.ts";
+import { BusError } from "../../../adapters/bus/errors.ts";
+import { eventually } from "../../_helpers/eventually.ts";
+
+function event(n: number): TroupeEvent {
+  return {
+    id: `e${n}`,
+    type: "session.activated",
+    ts: n,
+    org: "o",
+    session: "s",
+    historyLength: 0,
+  };
+}
+
+/** A send whose acks the test gives one by one, in any order. */
+function scriptedSend() {
+  const pending = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+  const sent: string[] = [];
+  const send: SendFn = (_subject, _payload, msgID) => {
+    sent.push(msgID);
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    pending.set(msgID, { resolve, reject });
+    return promise;
+  };
+  return { send, pending, sent };
+}
+
+Deno.test("publisher: whatever order the acks come in, a flush resolves exactly when what it covers is acked", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 60 }),
+      fc.integer({ min: 1, max: 8 }),
+      fc.array(fc.nat(), { minLength: 200, maxLength: 200 }),
+      fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }),
+      async (count, maxInFlight, picks, flushAfter) => {
+        const { send, pending, sent } = scriptedSend();
+        const queue = publisher({ send, subjectOf: () => "s", maxInFlight, onError: () => {} });
+        const flushes: { covers: number; done: boolean }[] = [];
+        for (let n = 0; n < count; n++) {
+          queue.enqueue(event(n));
+          if (flushAfter[n]) {
+            const flush = { covers: n + 1, done: false };
+            queue.flush().then(() => flush.done = true);
+            flushes.push(flush);
+          }
+        }
+        const acked = new Set<number>();
+        for (let step = 0; pending.size > 0; step++) {
+          assert.ok(pending.size <= maxInFlight, `${pending.size} in flight, over ${maxInFlight}`);
+          const ids = [...pending.keys()];
+          const id = ids[picks[step % picks.length]! % ids.length]!;
+          pending.get(id)!.resolve();
+          pending.delete(id);
+          acked.add(Number(id.slice(1)));
+          // Let the ack's promise reactions run (ack, flush waiters, the flags: a few hops).
+          for (let hop = 0; hop < 10; hop++) await null;
+          for (const flush of flushes) {
+            const covered = Array.from({ length: flush.covers }, (_, n) => n).every((n) =>
+              acked.has(n)
+            );
+            assert.equal(flush.done, covered, `flush of ${flush.covers}`);
+          }
+          assert.equal(queue.backlog(), count - acked.size);
+        }
+        assert.deepEqual([...sent].sort(), Array.from({ length: count }, (_, n) => `e${n}`).sort());
+        await queue.flush();
+        assert.equal(queue.stop(), 0);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+Deno.test("publisher: a failed send is reported once and retried until acked", async () => {
+  const errors: unknown[] = [];
+  let attempts = 0;
+  const queue = publisher({
+    send: () => ++attempts < 3 ? Promise.reject(new Error("no ack")) : Promise.resolve(),
+    subjectOf: () => "s",
+    maxInFlight: 4,
+    onError: (error) => errors.push(error),
+  });
+  queue.enqueue(event(1));
+  await queue.flush();
+  assert.equal(attempts, 3);
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof BusError && errors[0].code === "publish_failed");
+  assert.equal(queue.stop(), 0);
+});
+
+Deno.test("publisher: stop() counts what is unacked and rejects waiting flushes", async () => {
+  let attempts = 0;
+  const queue = publisher({
+    send: () => {
+      attempts++;
+      return Promise.reject(new Error("down"));
+    },
+    subjectOf: () => "s",
+    maxInFlight: 1,
+    onError: () => {},
+  });
+  queue.enqueue(event(1));
+  queue.enqueue(event(2));
+  const flushed = queue.flush();
+  await eventually("a retry to go out", () => attempts >= 2, 10_000);
+  assert.equal(queue.stop(), 2);
+  await assert.rejects(
+    flushed,
+    (error) => error instanceof BusError && error.code === "undelivered",
+  );
+});
