@@ -17,6 +17,7 @@ import { type ApiKeyStore, apiKeyStore } from "./api_keys.ts";
 import { decodeSeq, encodeCursor } from "./_cursor.ts";
 import { eventRows } from "./_event_rows.ts";
 import { eventWriter } from "./_write_events.ts";
+import { historyWriter } from "./_history_writer.ts";
 import { StoreError } from "./errors.ts";
 import type { Database, MessagesTable } from "./schema.ts";
 import {
@@ -101,10 +102,12 @@ const MESSAGE_COLUMNS = 8;
  * opens the database and migrates it). The store owns `db`: `close()`
  * destroys it.
  *
- * History: `appendHistory` numbers a session's entries 1, 2, … in one
- * transaction (it first upserts the `sessions` row, which on PostgreSQL also
- * serialises concurrent appends to one session); an entry id already in the
- * session rejects the whole append. `readHistory` returns the newest `limit`
+ * History: `appendHistory` numbers a session's entries 1, 2, … (it first
+ * upserts the `sessions` row, which on PostgreSQL also serialises concurrent
+ * appends to one session); an entry id already in the session rejects the
+ * whole append. Appends of one event-loop turn, from every session, are
+ * committed together in one transaction on the next turn (group commit); an
+ * append that fails there is retried alone, so only its own caller sees the error. `readHistory` returns the newest `limit`
  * entries before the cursor, oldest first.
  *
  * Events: `writeEvents` writes a batch in one transaction — every event into
@@ -165,12 +168,12 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     if (closed) throw new StoreError("closed", `Cannot ${action}: the store is closed`);
   }
 
-  async function appendHistory(
+  /** One session's append in its own transaction: the group's fallback. */
+  async function appendOne(
     org: string,
     session: string,
     entries: HistoryEntry[],
   ): Promise<void> {
-    ensureOpen("append history");
     if (entries.length === 0) return;
     const first = entries[0]!;
     const last = entries.at(-1)!;
@@ -258,9 +261,22 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     });
   }
 
+  const history = historyWriter(db, maxParameters, appendOne);
+
+  function appendHistory(org: string, session: string, entries: HistoryEntry[]): Promise<void> {
+    try {
+      ensureOpen("append history");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return history.append(org, session, entries);
+  }
+
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
+    // Appends already accepted are written before the connection goes.
+    await history.drain();
     await db.destroy();
   }
 
