@@ -1,6 +1,6 @@
 // A deterministic LLM provider with no network: it echoes the last user turn it received.
 
-import { systemClock } from "../../actors/clock.ts";
+import { sleep, systemClock } from "../../actors/clock.ts";
 import type {
   Clock,
   LlmCallOptions,
@@ -74,21 +74,6 @@ function lastUserTurn(request: LlmRequest): string {
   return "";
 }
 
-function wait(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clock.clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /** Split text into word-sized tokens that keep their trailing white space. */
 function tokensOf(text: string): string[] {
   return text.match(/\S+\s*|\s+/g) ?? [];
@@ -143,7 +128,7 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
     const { signal, onDelta } = call;
     try {
       const latency = typeof latencyMs === "function" ? latencyMs(request) : latencyMs;
-      if (latency > 0) await wait(clock, latency, signal);
+      if (latency > 0) await sleep(clock, latency, signal);
       else if (signal.aborted) throw signal.reason;
       const failure = fail?.(request);
       if (failure !== undefined) {
@@ -157,7 +142,7 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
         const gap = 1000 / tokensPerSecond;
         let first = true;
         for (const token of tokensOf(text)) {
-          if (!first) await wait(clock, gap, signal);
+          if (!first) await sleep(clock, gap, signal);
           first = false;
           onDelta?.(token);
         }

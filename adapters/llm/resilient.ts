@@ -1,6 +1,6 @@
 // Wraps an LLM provider with a deadline, retries with backoff and jitter, and a chain of fallbacks.
 
-import { systemClock } from "../../actors/clock.ts";
+import { sleep, systemClock } from "../../actors/clock.ts";
 import { ProviderError } from "../../actors/errors.ts";
 import { idGenerator } from "../../actors/ids.ts";
 import type {
@@ -253,22 +253,6 @@ function deadlineError(deadlineMs: number, attempt: number, cause: unknown): Pro
     `Cannot complete the chat: the deadline of ${deadlineMs} ms passed during attempt ${attempt}`,
     { retryable: true, ...(cause === undefined ? {} : { cause }) },
   );
-}
-
-/** Resolve after `ms` on `clock`, or reject with the signal's reason when it aborts first. */
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clock.clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function checkOptions(values: Record<string, number>): void {

@@ -134,22 +134,29 @@ async function insertGroup(
   }
   const rows: MessagesTable[] = [];
   for (const { org, session, entries } of all) {
-    const base = tops.get(`${org}\u0000${session}`) ?? 0;
-    entries.forEach((entry, i) =>
-      rows.push({
-        org,
-        session,
-        seq: base + i + 1,
-        id: entry.id,
-        role: entry.role,
-        content: entry.content,
-        ts: entry.ts,
-        answered: entry.answered === undefined ? null : JSON.stringify(entry.answered),
-      })
-    );
+    rows.push(...messageRows(org, session, tops.get(`${org}\u0000${session}`) ?? 0, entries));
   }
   const size = Math.floor(maxParameters / MESSAGE_COLUMNS);
   for (let start = 0; start < rows.length; start += size) {
     await trx.insertInto("messages").values(rows.slice(start, start + size)).execute();
   }
+}
+
+/** A session's entries as `messages` rows, numbered on from `base` (the last stored `seq`). */
+export function messageRows(
+  org: string,
+  session: string,
+  base: number,
+  entries: HistoryEntry[],
+): MessagesTable[] {
+  return entries.map((entry, i) => ({
+    org,
+    session,
+    seq: base + i + 1,
+    id: entry.id,
+    role: entry.role,
+    content: entry.content,
+    ts: entry.ts,
+    answered: entry.answered === undefined ? null : JSON.stringify(entry.answered),
+  }));
 }

@@ -17,7 +17,7 @@ import { type ApiKeyStore, apiKeyStore } from "./api_keys.ts";
 import { decodeSeq, encodeCursor } from "./_cursor.ts";
 import { eventRows } from "./_event_rows.ts";
 import { eventWriter } from "./_write_events.ts";
-import { historyWriter } from "./_history_writer.ts";
+import { historyWriter, messageRows } from "./_history_writer.ts";
 import { StoreError } from "./errors.ts";
 import type { Database, MessagesTable } from "./schema.ts";
 import {
@@ -190,17 +190,7 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
         .select((eb) => eb.fn.max("seq").as("top"))
         .where("org", "=", org).where("session", "=", session)
         .executeTakeFirstOrThrow();
-      const base = Number(top ?? 0);
-      const rows = entries.map((entry, i): MessagesTable => ({
-        org,
-        session,
-        seq: base + i + 1,
-        id: entry.id,
-        role: entry.role,
-        content: entry.content,
-        ts: entry.ts,
-        answered: entry.answered === undefined ? null : JSON.stringify(entry.answered),
-      }));
+      const rows = messageRows(org, session, Number(top ?? 0), entries);
       const size = Math.floor(maxParameters / MESSAGE_COLUMNS);
       for (let start = 0; start < rows.length; start += size) {
         await trx.insertInto("messages").values(rows.slice(start, start + size)).execute();
