@@ -5,6 +5,9 @@ import pg from "pg";
 import { CONFIG_ENV_VARS } from "../actors/config.ts";
 import { startNatsServer, startPostgres } from "./_harness/mod.ts";
 import { taskFlags } from "./_helpers/task_flags.ts";
+import { eventually } from "./_helpers/eventually.ts";
+import { openStore } from "../adapters/store/open_store.ts";
+import { startMockUpstream } from "../scripts/mock_upstream.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const START_TIMEOUT_MS = 20_000;
@@ -211,5 +214,64 @@ Deno.test("main.ts stops with exit 1 and a redacted line when the database canno
   assertEquals(entry.level, "error");
   assert(String(entry.msg).includes("cannot be opened"), entry.msg);
   assert(!lines.join("\n").includes("hunter2"), "the password is redacted");
+  await Deno.remove(cwd, { recursive: true });
+});
+
+Deno.test("SIGTERM with runs in flight: every client gets its reply or a clean 503, and every usage record is stored", async () => {
+  // A real upstream that takes 300 ms: the runs are in flight when the signal comes.
+  await using upstream = startMockUpstream({ latencyMs: 300 });
+  const cwd = await Deno.makeTempDir();
+  const child = spawnMain(await startFlags(), {
+    TROUPE_PORT: "0",
+    TROUPE_LLM_BASE_URL: upstream.url,
+    TROUPE_LLM_MODEL: "mock-model",
+    TROUPE_LLM_WORKERS: "1",
+  }, cwd);
+  const log = logReader(child.stderr);
+  let status: Deno.CommandStatus;
+  let lines: string[];
+  const outcomes: number[] = [];
+  let signalled = false;
+  try {
+    const listening = await log.waitFor((e) => e.msg === "troupe listening", START_TIMEOUT_MS);
+    const url = listening.url as string;
+    const calls = Array.from({ length: 20 }, (_, i) =>
+      fetch(`${url}/v1/sessions/s${i}/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ content: `question ${i}` }),
+      }).then(async (response) => {
+        const body = await response.json();
+        if (response.status === 200) assertEquals(body.status, "completed");
+        else assertEquals([response.status, body.error.code], [503, "shutting_down"]);
+        outcomes.push(response.status);
+      }));
+    await eventually("20 upstream calls in flight", () => upstream.stats().openConnections === 20);
+    child.kill("SIGTERM");
+    signalled = true;
+    await log.waitFor((e) => e.msg === "troupe shutting down", START_TIMEOUT_MS);
+    // A request after the signal is refused cleanly, or finds the listener already closed.
+    const late = await fetch(`${url}/v1/sessions/late/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ content: "too late" }),
+    }).then(async (response) => {
+      await response.body?.cancel();
+      return response.status;
+    }, () => "closed");
+    assert(late === 503 || late === "closed", String(late));
+    await Promise.all(calls);
+  } finally {
+    // One signal only: a second one means "exit now".
+    if (!signalled) child.kill("SIGTERM");
+    status = await child.status;
+    lines = await log.rest();
+  }
+  assertEquals(status.code, 0, lines.join("\n"));
+  // The grace period (10 s) outlasts the 300 ms runs: all 20 completed.
+  assertEquals(outcomes.filter((s) => s === 200).length, 20);
+  await using store = await openStore(`${cwd}/data/troupe.db`);
+  const [totals] = await store.usageTotals({ org: "default" });
+  assertEquals(totals?.calls, 20);
   await Deno.remove(cwd, { recursive: true });
 });
