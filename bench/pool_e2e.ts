@@ -11,7 +11,10 @@ import { parseArgs } from "node:util";
 import type { LlmProvider, LlmRequest } from "../actors/ports.ts";
 import { openAiCompatible } from "../adapters/llm/openai_compatible.ts";
 import { llmPool } from "../adapters/workers/llm_pool.ts";
-import { percentile, startUpstreamProcess } from "./_upstream_process.ts";
+import { percentile } from "../scripts/_load_stats.ts";
+import { startUpstream } from "../scripts/_perf_processes.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -44,18 +47,19 @@ async function measure(call: (i: number) => Promise<unknown>): Promise<number> {
   await round();
   const times: number[] = [];
   for (let r = 0; r < ROUNDS; r++) times.push(await round());
-  return percentile(times, 50);
+  return percentile(times.toSorted((a, b) => a - b), 50);
 }
 
 function viaProvider(llm: LlmProvider) {
   return (i: number) => llm.complete(request(i), { signal: AbortSignal.timeout(60_000) });
 }
 
-await using upstream = await startUpstreamProcess({ latencyMs: LATENCY_MS });
-const options = { baseUrl: upstream.url, model: "mock-model" };
+await using upstream = await startUpstream(ROOT, LATENCY_MS);
+const baseUrl = `${upstream.url}/v1`;
+const options = { baseUrl, model: "mock-model" };
 const results: [string, number][] = [];
 
-const endpoint = `${upstream.url}/chat/completions`;
+const endpoint = `${baseUrl}/chat/completions`;
 // The same request the provider sends (a stream with its usage chunk), read whole, parsed not at all.
 results.push([
   "bare fetch, main thread",

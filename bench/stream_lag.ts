@@ -13,7 +13,10 @@ import { parseArgs } from "node:util";
 import type { LlmProvider } from "../actors/ports.ts";
 import { openAiCompatible } from "../adapters/llm/openai_compatible.ts";
 import { llmPool } from "../adapters/workers/llm_pool.ts";
-import { percentile, startUpstreamProcess } from "./_upstream_process.ts";
+import { percentile } from "../scripts/_load_stats.ts";
+import { startUpstream } from "../scripts/_perf_processes.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -85,17 +88,18 @@ function cpuShare(before: ReturnType<typeof cpuMs>, wallMs: number): string {
 
 function report(name: string, lateness: number[], wallMs: number, extra = "") {
   const f = (n: number) => n.toFixed(2);
+  const sorted = lateness.toSorted((a, b) => a - b);
   console.log(
-    `${name.padEnd(34)} drift p50 ${f(percentile(lateness, 50))} ms  p99 ${
-      f(percentile(lateness, 99))
+    `${name.padEnd(34)} drift p50 ${f(percentile(sorted, 50))} ms  p99 ${
+      f(percentile(sorted, 99))
     } ms  max ${f(Math.max(...lateness))} ms  (${lateness.length} ticks, ${
       (wallMs / 1000).toFixed(2)
     } s)${extra}`,
   );
 }
 
-await using upstream = await startUpstreamProcess({ latencyMs: 50, tokensPerSecond: TPS });
-const options = { baseUrl: upstream.url, model: "mock-model", timeoutMs: 120_000 };
+await using upstream = await startUpstream(ROOT, 50, TPS);
+const options = { baseUrl: `${upstream.url}/v1`, model: "mock-model", timeoutMs: 120_000 };
 console.log(
   `${STREAMS} concurrent streams of ${TOKENS} tokens at ${TPS} tokens/s, ` +
     `${navigator.hardwareConcurrency} cores, upstream in its own process`,

@@ -272,7 +272,8 @@ export function startBaseline(root: string, upstream: string | null): Promise<Se
 
 /**
  * Start `scripts/mock_upstream.ts` (its `startMockUpstream`, in its own process so
- * that its work stays off the load driver's event loop). The origin is without `/v1`.
+ * that its work stays off the load driver's event loop), streaming at `tokensPerSecond`
+ * when given (all at once otherwise). The origin is without `/v1`.
  *
  * @example
  * ```ts
@@ -283,7 +284,11 @@ export function startBaseline(root: string, upstream: string | null): Promise<Se
  * console.assert(stats.requests === 0);
  * ```
  */
-export function startUpstream(root: string, latencyMs: number): Promise<ServerProcess> {
+export function startUpstream(
+  root: string,
+  latencyMs: number,
+  tokensPerSecond?: number,
+): Promise<ServerProcess> {
   return spawnServer({
     name: `upstream (${latencyMs} ms)`,
     args: [
@@ -294,6 +299,7 @@ export function startUpstream(root: string, latencyMs: number): Promise<ServerPr
       "0",
       "--latency-ms",
       String(latencyMs),
+      ...(tokensPerSecond === undefined ? [] : ["--tokens-per-second", String(tokensPerSecond)]),
     ],
     cwd: root,
     env: denoEnv(),

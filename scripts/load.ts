@@ -30,6 +30,7 @@ import {
 } from "./_load_options.ts";
 import { type LatencySummary, summarizeLatencies, tally } from "./_load_stats.ts";
 import { createTransport } from "./_load_transport.ts";
+import { seededRandom } from "./_mock_upstream_request.ts";
 
 export type { LoadOptions, ResolvedLoadOptions } from "./_load_options.ts";
 export type { LatencySummary } from "./_load_stats.ts";
@@ -264,18 +265,6 @@ async function upstreamRequests(statsUrl: string): Promise<number> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** mulberry32: a small seeded PRNG, so the same seed double-texts the same turns. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 function readApiKey(): string | undefined {
