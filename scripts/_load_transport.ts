@@ -1,7 +1,7 @@
 // The three ways the load driver can send a request: raw HTTP/1.1, node:http with a keep-alive Agent, or fetch.
 
 import http from "node:http";
-import { type PostResponse, rawHttpClient } from "./_load_raw_http.ts";
+import { type PostResponse, type RawHttpClient, rawHttpClient } from "./_load_raw_http.ts";
 
 export type { PostResponse };
 
@@ -20,18 +20,8 @@ export type ClientKind = "raw" | "node" | "fetch";
  */
 export const CLIENT_KINDS: readonly ClientKind[] = ["raw", "node", "fetch"];
 
-/** Sends POST requests to one origin, keeping connections alive. */
-export interface Transport {
-  /** POST `body` to `path` and read the whole response. */
-  post(
-    path: string,
-    headers: Record<string, string>,
-    body: string,
-    signal?: AbortSignal,
-  ): Promise<PostResponse>;
-  /** Release the connections. */
-  close(): void;
-}
+/** Sends POST requests to one origin, keeping connections alive: every client kind has the raw client's shape. */
+export type Transport = RawHttpClient;
 
 /**
  * A transport of the given kind for `origin` (`http://host:port`).
