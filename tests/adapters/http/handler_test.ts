@@ -6,63 +6,19 @@ import {
   throws as assertThrows,
 } from "node:assert/strict";
 import { OverloadedError, ShutdownError } from "../../../actors/errors.ts";
-import type { TroupeEvent } from "../../../actors/events.ts";
 import type { Reply } from "../../../actors/reply.ts";
-import { createRuntime, type Runtime, type RuntimeOptions } from "../../../actors/runtime.ts";
-import { createHandler, type HandlerDeps } from "../../../adapters/http/handler.ts";
+import type { Runtime } from "../../../actors/runtime.ts";
+import { createHandler } from "../../../adapters/http/handler.ts";
 import { describeError } from "../../../adapters/http/error_response.ts";
 import { formatSseEvent } from "../../../adapters/http/sse.ts";
-import { mockLlm, type MockLlmOptions } from "../../../adapters/llm/mock_llm.ts";
+import { nextEvent } from "../../_helpers/next_event.ts";
+import { BASE, post, setup } from "./_handler_setup.ts";
 
-const BASE = "http://troupe.test";
 // Long enough that a run is still in flight when the test acts on it; tests cancel it, never wait it out.
 const IN_FLIGHT_MS = 60_000;
 
-interface Setup extends AsyncDisposable {
-  runtime: Runtime;
-  handler: (request: Request) => Promise<Response>;
-  /** Errors the handler answered with a 500. */
-  unexpected: unknown[];
-}
-
-function setup(
-  llm: MockLlmOptions = {},
-  options: Omit<RuntimeOptions, "llm"> = {},
-  deps: Omit<HandlerDeps, "runtime"> = {},
-): Setup {
-  const runtime = createRuntime({ llm: mockLlm(llm), ...options });
-  const unexpected: unknown[] = [];
-  const handler = createHandler({ runtime, onError: (error) => unexpected.push(error), ...deps });
-  return {
-    runtime,
-    handler,
-    unexpected,
-    // Nothing a test leaves in flight may hold the test up.
-    [Symbol.asyncDispose]: () => runtime.shutdown({ graceMs: 0 }),
-  };
-}
-
-function post(path: string, body: unknown, headers: Record<string, string> = {}): Request {
-  return new Request(`${BASE}${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
-}
-
 function get(path: string): Request {
   return new Request(`${BASE}${path}`);
-}
-
-/** Resolve with the first event of `type` the runtime emits from now on. */
-function nextEvent(runtime: Runtime, type: TroupeEvent["type"]): Promise<TroupeEvent> {
-  return new Promise((resolve) => {
-    const stop = runtime.subscribe((event) => {
-      if (event.type !== type) return;
-      stop();
-      resolve(event);
-    });
-  });
 }
 
 async function json(response: Response): Promise<Record<string, unknown>> {

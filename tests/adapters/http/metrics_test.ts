@@ -1,12 +1,12 @@
 // /metrics: Prometheus text that parses, and counters that move with the requests and runs behind them.
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import type { TroupeEvent } from "../../../actors/events.ts";
 import { createRuntime, type Runtime } from "../../../actors/runtime.ts";
 import { createHandler } from "../../../adapters/http/handler.ts";
 import { createMetrics, type Metrics, type MetricsSource } from "../../../adapters/http/metrics.ts";
 import { mockLlm, type MockLlmOptions } from "../../../adapters/llm/mock_llm.ts";
 import { eventually } from "../../_helpers/eventually.ts";
+import { nextEvent } from "../../_helpers/next_event.ts";
 
 const IN_FLIGHT_MS = 60_000;
 
@@ -145,16 +145,6 @@ async function chat(url: string, content: string, session?: string): Promise<Res
   });
   await response.body?.cancel();
   return response;
-}
-
-function nextEvent(runtime: Runtime, type: TroupeEvent["type"]): Promise<TroupeEvent> {
-  return new Promise((resolve) => {
-    const stop = runtime.subscribe((event) => {
-      if (event.type !== type) return;
-      stop();
-      resolve(event);
-    });
-  });
 }
 
 Deno.test("requests are counted by route template, method and status, with a latency histogram", async () => {

@@ -2,13 +2,13 @@
 
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import OpenAI, { APIError } from "openai";
-import type { TroupeEvent } from "../../../actors/events.ts";
 import { createRuntime, type Runtime } from "../../../actors/runtime.ts";
 import { createHandler } from "../../../adapters/http/handler.ts";
 import { type MockLlm, mockLlm, type MockLlmOptions } from "../../../adapters/llm/mock_llm.ts";
 import { openAiCompatible } from "../../../adapters/llm/openai_compatible.ts";
 import { startMockUpstream } from "../../../scripts/mock_upstream.ts";
 import { eventually } from "../../_helpers/eventually.ts";
+import { nextEvent } from "../../_helpers/next_event.ts";
 
 // Long enough that a run is still in flight when the test acts on it; tests supersede it, never wait it out.
 const IN_FLIGHT_MS = 60_000;
@@ -38,16 +38,6 @@ function serve(llmOptions: MockLlmOptions = {}): Server {
       await server.shutdown();
     },
   };
-}
-
-function nextEvent(runtime: Runtime, type: TroupeEvent["type"]): Promise<TroupeEvent> {
-  return new Promise((resolve) => {
-    const stop = runtime.subscribe((event) => {
-      if (event.type !== type) return;
-      stop();
-      resolve(event);
-    });
-  });
 }
 
 function lastTurn(request: { messages: { content: string }[] }): string {

@@ -2,61 +2,21 @@
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { ProviderError } from "../../../actors/errors.ts";
-import type { TroupeEvent } from "../../../actors/events.ts";
 import type { StreamEvent } from "../../../actors/reply.ts";
-import { createRuntime, type Runtime, type RuntimeOptions } from "../../../actors/runtime.ts";
-import { createHandler, type HandlerDeps } from "../../../adapters/http/handler.ts";
-import { type MockLlm, mockLlm, type MockLlmOptions } from "../../../adapters/llm/mock_llm.ts";
+import type { Runtime } from "../../../actors/runtime.ts";
+import { createHandler } from "../../../adapters/http/handler.ts";
+import { nextEvent } from "../../_helpers/next_event.ts";
+import { BASE, post, setup } from "./_handler_setup.ts";
 
-const BASE = "http://troupe.test";
 // Long enough that a run is still in flight when the test acts on it; tests supersede or cancel it.
 const IN_FLIGHT_MS = 60_000;
 
-interface Setup extends AsyncDisposable {
-  runtime: Runtime;
-  llm: MockLlm;
-  handler: (request: Request) => Promise<Response>;
-  unexpected: unknown[];
-}
-
-function setup(
-  llmOptions: MockLlmOptions = {},
-  options: Omit<RuntimeOptions, "llm"> = {},
-  deps: Omit<HandlerDeps, "runtime"> = {},
-): Setup {
-  const llm = mockLlm(llmOptions);
-  const runtime = createRuntime({ llm, ...options });
-  const unexpected: unknown[] = [];
-  const handler = createHandler({ runtime, onError: (error) => unexpected.push(error), ...deps });
-  return {
-    runtime,
-    llm,
-    handler,
-    unexpected,
-    [Symbol.asyncDispose]: () => runtime.shutdown({ graceMs: 0 }),
-  };
-}
-
 function chat(body: unknown, headers: Record<string, string> = {}): Request {
-  return new Request(`${BASE}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
+  return post("/v1/chat/completions", body, headers);
 }
 
 function user(content: string) {
   return { role: "user", content };
-}
-
-function nextEvent(runtime: Runtime, type: TroupeEvent["type"]): Promise<TroupeEvent> {
-  return new Promise((resolve) => {
-    const stop = runtime.subscribe((event) => {
-      if (event.type !== type) return;
-      stop();
-      resolve(event);
-    });
-  });
 }
 
 /** The `data:` payloads of an SSE body, in order; every frame must be a bare `data:` line. */
