@@ -1,5 +1,6 @@
 // Response bodies of the mock upstream sent step by step with delays, which a close or a cancel cuts short.
 
+import { delay as stdDelay } from "@std/async";
 import type { Outcome } from "./_mock_upstream_stats.ts";
 
 /** One piece of a body and the time to wait before sending it. */
@@ -104,18 +105,9 @@ export function bodyResponse(steps: Step[], options: BodyOptions): Response {
  */
 export function delay(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.reject(signal.reason);
+  // No timer for no wait: a stream sent all at once must not cost a timer a chunk.
   if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
+  return stdDelay(ms, { signal });
 }
 
 /**

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { delay } from "@std/async";
 import { apiRequest, classifyResponse, type Outcome } from "./_load_api.ts";
 import {
   type LoadOptions,
@@ -171,7 +172,7 @@ export async function runLoad(url: string, options: LoadOptions = {}): Promise<L
     const since = performance.now();
     const replies = [send(session, since)];
     if (random() < settings.doubleTextProbability) {
-      await sleep(settings.doubleTextDelayMs);
+      await delay(settings.doubleTextDelayMs);
       if (underCap()) replies.push(send(session));
     }
     endTurn(await Promise.all(replies), since);
@@ -203,7 +204,7 @@ export async function runLoad(url: string, options: LoadOptions = {}): Promise<L
         break;
       }
       const wait = scheduled - performance.now();
-      if (wait > 0) await sleep(wait);
+      if (wait > 0) await delay(wait);
       counts.turns++;
       const sentAt = performance.now();
       scheduleLags.push(sentAt - scheduled);
@@ -261,10 +262,6 @@ async function upstreamRequests(statsUrl: string): Promise<number> {
     );
   }
   return body.requests;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function readApiKey(): string | undefined {

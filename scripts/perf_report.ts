@@ -21,6 +21,7 @@
  * @module
  */
 
+import { delay } from "@std/async";
 import { parseArgs } from "node:util";
 import { type LoadOptions, runLoad } from "./load.ts";
 import { renderFigures, replaceFigures } from "./_perf_markdown.ts";
@@ -90,10 +91,6 @@ function log(message: string): void {
   console.error(`[perf] ${message}`);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 function summary(result: Measured): string {
   if ("skipped" in result) return `skipped (${result.skipped})`;
   return `${Math.round(result.requestsPerSecond)} req/s, ${
@@ -148,7 +145,7 @@ async function measure(
   }
   const result = await runLoad((server as ServerProcess).url, options);
   log(`${label}: ${summary(result)}`);
-  await sleep(SETTLE_MS);
+  await delay(SETTLE_MS);
   return result;
 }
 
@@ -205,7 +202,7 @@ async function calibrate(baseline: ServerProcess, plan: Plan): Promise<Calibrati
       requestsPerSecond: result.requestsPerSecond,
       p99: result.requestLatencyMs.p99,
     });
-    await sleep(SETTLE_MS);
+    await delay(SETTLE_MS);
   }
   return rows;
 }
