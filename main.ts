@@ -149,6 +149,23 @@ export async function main(args: string[]): Promise<void> {
   });
 
   let server: Deno.HttpServer<Deno.NetAddr>;
+  // Listen for the stop signals before serving: a SIGTERM that arrives as soon as the
+  // server says it listens must find them installed, not the default (exit at once).
+  // No await lies between here and Deno.serve, so a signal always finds `server` set.
+  let stopping = false;
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) {
+    Deno.addSignalListener(signal, () => {
+      if (stopping) {
+        log("warn", "second signal: exiting without waiting", { signal });
+        Deno.exit(1);
+      }
+      stopping = true;
+      void stop(signal);
+    });
+  }
   try {
     server = Deno.serve({
       hostname: config.host,
@@ -210,20 +227,6 @@ export async function main(args: string[]): Promise<void> {
     }
   }
 
-  let stopping = false;
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT", "SIGBREAK"]
-    : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) {
-    Deno.addSignalListener(signal, () => {
-      if (stopping) {
-        log("warn", "second signal: exiting without waiting", { signal });
-        Deno.exit(1);
-      }
-      stopping = true;
-      void stop(signal);
-    });
-  }
   await server.finished;
 }
 
