@@ -9,6 +9,7 @@ import {
   COMMITS,
   COVERED,
   LOG,
+  STARTED,
   STOP,
   WAKE,
   WANTED,
@@ -24,8 +25,13 @@ function reply(message: CheckpointReply): void {
 // The host counts its commits and wakes this thread in shared memory rather than with
 // messages: a writer that never yields to the event loop would not read them. This thread has
 // no other work: it sleeps in Atomics.wait until woken, then checkpoints.
+/** The host stopped before this thread started. */
+class Stopped extends Error {}
+
 let db: DatabaseSync | undefined;
 try {
+  // A host that stopped before this thread got here has set STARTED to -1: nothing to do.
+  if (Atomics.compareExchange(state, STARTED, 0, 1) !== 0) throw new Stopped();
   db = new DatabaseSync(path);
   const checkpoint = db.prepare("pragma wal_checkpoint(passive)");
   while (Atomics.load(state, STOP) === 0) {
@@ -48,5 +54,9 @@ try {
   reply({ type: "closed" });
 } catch (error) {
   db?.close();
-  reply({ type: "failed", message: error instanceof Error ? error.message : String(error) });
+  if (error instanceof Stopped) {
+    reply({ type: "closed" });
+  } else {
+    reply({ type: "failed", message: error instanceof Error ? error.message : String(error) });
+  }
 }

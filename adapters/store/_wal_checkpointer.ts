@@ -26,7 +26,12 @@ export const COVERED = 4;
 export const LOG = 5;
 /** Shared cell: 1 if the thread's last checkpoint could not copy every frame (a reader holds them). */
 export const BLOCKED = 6;
-const CELLS = 7;
+/**
+ * Shared cell: 0 until the thread starts work, then 1; set to -1 by a host that stops before
+ * that, so that the thread never starts (and the host need not wait for it to load).
+ */
+export const STARTED = 7;
+const CELLS = 8;
 
 /** What the checkpoint thread tells the host. */
 export type CheckpointReply =
@@ -115,6 +120,8 @@ export function backgroundCheckpoints(
   const ended = Promise.withResolvers<void>();
   let failed = false;
   let closed: Promise<void> | undefined;
+  // Set as a stop begins: `terminate()` may report the exit before `closed` is assigned.
+  let stopping = false;
   // The commit count a catch-up waits to see covered, and how to wake it.
   let awaited = 0;
   let caughtUp: (() => void) | undefined;
@@ -123,7 +130,7 @@ export function backgroundCheckpoints(
     if (failed) return;
     failed = true;
     caughtUp?.();
-    if (closed !== undefined) return;
+    if (stopping) return;
     // Back to inline checkpoints: the WAL stays bounded without the thread.
     db.exec(`pragma wal_autocheckpoint = ${INLINE_PAGES}`);
     onError(
@@ -147,7 +154,8 @@ export function backgroundCheckpoints(
     ended.resolve();
   });
   worker.on("exit", () => {
-    fail("the thread exited");
+    // After a stop, exiting is what the thread was asked to do.
+    if (!stopping) fail("the thread exited");
     ended.resolve();
   });
 
@@ -191,8 +199,16 @@ export function backgroundCheckpoints(
   }
 
   async function stop(): Promise<void> {
+    stopping = true;
     Atomics.store(state, STOP, 1);
     wake();
+    // A thread still loading its modules (≈ 0.5 s in a worker's worker) has not touched the
+    // database: it is told never to start, and stopped without waiting for it.
+    if (Atomics.compareExchange(state, STARTED, 0, -1) === 0) {
+      await worker.terminate();
+      db.close();
+      return;
+    }
     // Let a checkpoint under way finish and the thread close its connection.
     const timer = setTimeout(ended.resolve, catchUpTimeoutMs);
     try {
