@@ -91,10 +91,13 @@ export async function main(args: string[]): Promise<void> {
   let keyStore: SqlStore | null = null;
   let access: ServerAccess;
   try {
-    // A second, small connection: the keys are read once and then every 10 s.
-    keyStore = inMemory
-      ? null
-      : await openStore(config.databaseUrl, { maxConnections: 1, checkpoints: "inline" });
+    // A second, small connection: the keys are read once and then every 10 s, a lookup too
+    // small to need the worker the main store's writes run in.
+    keyStore = inMemory ? null : await openStore(config.databaseUrl, {
+      maxConnections: 1,
+      checkpoints: "inline",
+      sqliteThread: "main",
+    });
     access = await serverAccess({
       keys: keyStore?.apiKeys ?? null,
       sessionLimit: config.rateLimitSession,

@@ -92,8 +92,9 @@ export async function runKeys(args: string[], options: RunKeysOptions = {}): Pro
 
   let store;
   try {
-    // Inline checkpoints: a few rows need no checkpoint thread (nor the permission to start one).
-    store = await openStore(databaseUrl, { checkpoints: "inline" });
+    // A command's few rows need neither a worker for the connection nor a checkpoint thread
+    // (nor the permission to start them).
+    store = await openStore(databaseUrl, { checkpoints: "inline", sqliteThread: "main" });
   } catch (error) {
     // The store's message names the database with any password hidden.
     err(`error: ${error instanceof Error ? error.message : String(error)}`);

@@ -109,13 +109,22 @@ const RUNS: TableWrite = {
 /** How many compiled statement shapes a writer keeps. */
 const SHAPE_CACHE_SIZE = 64;
 
-/** Writes the rows of one batch on a transaction; returns how many audit rows were new. */
-export type EventWriter = (trx: Kysely<Database>, rows: EventRows) => Promise<number>;
+/** The statements that write one batch: audit inserts first, then usage inserts and run upserts. */
+export interface EventWrite {
+  /** Every statement, in order; to run in one transaction. */
+  queries: CompiledQuery[];
+  /** How many of the first `queries` insert audit rows (their affected rows count the new events). */
+  audit: number;
+}
+
+/** Makes the statements that write the rows of one batch, compiled for `db`'s dialect. */
+export type EventWriter = (db: Kysely<Database>, rows: EventRows) => EventWrite;
 
 /**
- * Makes the function that writes a batch's rows on `trx` (which must be a
- * transaction). Existing event ids are skipped; run rows are upserted so that
- * the latest ending wins whatever the arrival order.
+ * Makes the function that turns a batch's rows into its statements (run
+ * them in one transaction, with {@linkcode runEventWrite} or all at once).
+ * Existing event ids are skipped; run rows are upserted so that the latest
+ * ending wins whatever the arrival order.
  *
  * Kysely builds each statement once per shape (table and row count); the
  * SQL text is kept and later batches of that shape only bind new parameters,
@@ -153,21 +162,21 @@ export function eventWriter(plan: WritePlan): EventWriter {
     return text;
   }
 
-  async function write(
-    trx: Kysely<Database>,
+  /** The statements that write `rows` of `table`. */
+  function statements(
+    db: Kysely<Database>,
     name: string,
     table: TableWrite,
     rows: readonly object[],
-  ): Promise<bigint> {
-    if (rows.length === 0) return 0n;
+  ): CompiledQuery[] {
+    if (rows.length === 0) return [];
     const columns = Object.keys(table.types);
     if (plan.mode === "unnest") {
       // One parameter per column whatever the row count: the driver sends each array as one value.
       const parameters = columns.map((column) => rows.map((row) => (row as Row)[column]));
-      const query = CompiledQuery.raw(shape(trx, name, table, 0), parameters);
-      return (await trx.executeQuery(query)).numAffectedRows ?? 0n;
+      return [CompiledQuery.raw(shape(db, name, table, 0), parameters)];
     }
-    let affected = 0n;
+    const queries: CompiledQuery[] = [];
     const most = Math.max(1, Math.floor(plan.maxParameters / columns.length));
     let start = 0;
     for (const size of chunkSizes(rows.length, most)) {
@@ -178,18 +187,35 @@ export function eventWriter(plan: WritePlan): EventWriter {
         for (const column of columns) parameters[i++] = row[column];
       }
       start += size;
-      const query = CompiledQuery.raw(shape(trx, name, table, size), parameters);
-      affected += (await trx.executeQuery(query)).numAffectedRows ?? 0n;
+      queries.push(CompiledQuery.raw(shape(db, name, table, size), parameters));
     }
-    return affected;
+    return queries;
   }
 
-  return async (trx, rows) => {
-    const inserted = await write(trx, "audit", AUDIT, rows.audit);
-    await write(trx, "usage", USAGE, rows.usage);
-    await write(trx, "runs", RUNS, rows.runs);
-    return Number(inserted);
+  return (db, rows) => {
+    const audit = statements(db, "audit", AUDIT, rows.audit);
+    return {
+      queries: [
+        ...audit,
+        ...statements(db, "usage", USAGE, rows.usage),
+        ...statements(db, "runs", RUNS, rows.runs),
+      ],
+      audit: audit.length,
+    };
   };
+}
+
+/**
+ * Runs a batch's statements one after another on `trx` (which must be a
+ * transaction); returns how many audit rows were new.
+ */
+export async function runEventWrite(trx: Kysely<Database>, write: EventWrite): Promise<number> {
+  let inserted = 0n;
+  for (let i = 0; i < write.queries.length; i++) {
+    const { numAffectedRows = 0n } = await trx.executeQuery(write.queries[i]!);
+    if (i < write.audit) inserted += numAffectedRows;
+  }
+  return Number(inserted);
 }
 
 /**

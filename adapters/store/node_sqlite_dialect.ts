@@ -7,15 +7,14 @@ import {
   type Dialect,
   type DialectAdapter,
   type Driver,
-  IdentifierNode,
   type Kysely,
   type QueryCompiler,
   type QueryResult,
-  RawNode,
   SqliteAdapter,
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from "kysely";
+import { compileSavepoint, ConnectionMutex } from "./_sqlite_shared.ts";
 
 /**
  * A value `node:sqlite` can bind to a statement parameter.
@@ -274,19 +273,6 @@ class NodeSqliteDriver implements Driver {
   }
 }
 
-function compileSavepoint(
-  command: string,
-  name: string,
-  compileQuery: QueryCompiler["compileQuery"],
-): CompiledQuery {
-  // IdentifierNode quotes the name, so a savepoint name cannot inject SQL.
-  const node = RawNode.createWithChildren([
-    RawNode.createWithSql(`${command} `),
-    IdentifierNode.create(name),
-  ]);
-  return compileQuery(node, { queryId: crypto.randomUUID() });
-}
-
 interface CachedStatement {
   statement: NodeSqliteStatement;
   returnsRows: boolean;
@@ -432,24 +418,4 @@ function toPlainRows<R>(rows: unknown[]): R[] {
   // node:sqlite returns null-prototype objects; other Kysely drivers return plain ones.
   for (let i = 0; i < rows.length; i++) rows[i] = { ...(rows[i] as object) };
   return rows as R[];
-}
-
-/** Hands out the single connection in FIFO order. */
-class ConnectionMutex {
-  #tail: Promise<void> = Promise.resolve();
-  #release: (() => void) | undefined;
-
-  async lock(): Promise<void> {
-    const previous = this.#tail;
-    let release!: () => void;
-    this.#tail = new Promise((resolve) => release = resolve);
-    await previous;
-    this.#release = release;
-  }
-
-  unlock(): void {
-    const release = this.#release;
-    this.#release = undefined;
-    release?.();
-  }
 }

@@ -3,11 +3,10 @@
 import { type Dialect, Kysely, Migrator, PostgresDialect } from "kysely";
 import pg from "pg";
 import { errorText, logLine } from "../../actors/log.ts";
-import { backgroundCheckpoints } from "./_wal_checkpointer.ts";
+import { localSqliteDialect } from "./_local_sqlite.ts";
+import { SqliteWorkerUnavailable, workerSqliteDialect } from "./_worker_sqlite_dialect.ts";
 import { StoreError } from "./errors.ts";
 import { migrations } from "./migrations/mod.ts";
-import { nodeSqliteDialect } from "./node_sqlite_dialect.ts";
-import { openSqlite } from "./open_sqlite.ts";
 import type { Database } from "./schema.ts";
 import { type SqlStore, sqlStore, type SqlStoreOptions } from "./sql_store.ts";
 
@@ -66,6 +65,18 @@ export interface OpenStoreOptions extends SqlStoreOptions {
    * @default {writes a JSON line to stderr}
    */
   onCheckpointError?: (error: StoreError) => void;
+  /**
+   * SQLite file: where the connection lives. `worker`: in a worker of its
+   * own, so that no statement, commit or disk write blocks the event loop
+   * (the HTTP server and the session actors); each query costs a message
+   * each way. It needs read access to `adapters/store/`. `main`: on the event
+   * loop, as `node:sqlite` is used directly (fine for a short-lived command).
+   * `":memory:"` always runs on the event loop: a worker's in-memory database
+   * would be its own.
+   *
+   * @default {"worker"}
+   */
+  sqliteThread?: "worker" | "main";
 }
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
@@ -98,6 +109,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     onConnectionError = () => {},
     checkpoints = "background",
     onCheckpointError = logCheckpointError,
+    sqliteThread = "worker",
     ...storeOptions
   } = options;
   if (typeof url !== "string" || url.trim() === "") {
@@ -115,6 +127,13 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       }`,
     );
   }
+  if (sqliteThread !== "worker" && sqliteThread !== "main") {
+    throw new TypeError(
+      `Cannot open the store: sqliteThread must be "worker" or "main", current value is ${
+        JSON.stringify(sqliteThread)
+      }`,
+    );
+  }
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
     throw new RangeError(
       `Cannot open the store: maxConnections must be a positive integer, current value is ${maxConnections}`,
@@ -128,23 +147,73 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       `Cannot open the store: ${shown} is not a valid PostgreSQL URL (postgres://user:password@host:port/database)`,
     );
   }
-  const db = new Kysely<Database>({
-    dialect: postgres
-      ? new PostgresDialect({ pool: postgresPool(url, maxConnections, onConnectionError) })
-      : sqliteDialect(url, busyTimeoutMs, checkpoints === "background", onCheckpointError),
-  });
+  const local = () =>
+    localSqliteDialect(url, busyTimeoutMs, checkpoints === "background", onCheckpointError);
+  const worker = !postgres && sqliteThread === "worker" && url !== ":memory:"
+    ? workerSqliteDialect({
+      path: url,
+      busyTimeoutMs,
+      background: checkpoints === "background",
+      onCheckpointError,
+    })
+    : undefined;
+  const dialect = postgres
+    ? new PostgresDialect({ pool: postgresPool(url, maxConnections, onConnectionError) })
+    : worker ?? local();
+  try {
+    return await migrated(dialect, postgres ? "postgres" : "sqlite", {
+      ...storeOptions,
+      ...(worker === undefined ? {} : { runTransaction: worker.runTransaction }),
+    });
+  } catch (error) {
+    if (!(causeOf(error) instanceof SqliteWorkerUnavailable)) {
+      throw new StoreError(
+        "open_failed",
+        `Cannot open the store at ${shown}: ${error instanceof Error ? error.message : error}`,
+        { cause: error },
+      );
+    }
+    // No worker (it needs read access to adapters/store/): the connection runs on the event loop.
+    logLine("warn", "store sqlite worker unavailable, running the connection on the event loop", {
+      error: errorText(causeOf(error)),
+    });
+    return await migrated(local(), "sqlite", storeOptions).catch((error) => {
+      throw new StoreError(
+        "open_failed",
+        `Cannot open the store at ${shown}: ${error instanceof Error ? error.message : error}`,
+        { cause: error },
+      );
+    });
+  }
+}
+
+/** A store on `dialect` with its schema brought up to date; the connection is closed on failure. */
+async function migrated(
+  dialect: Dialect,
+  name: "sqlite" | "postgres",
+  options: SqlStoreOptions,
+): Promise<SqlStore> {
+  const db = new Kysely<Database>({ dialect });
   try {
     const { error } = await new Migrator({ db, provider: migrations }).migrateToLatest();
     if (error !== undefined) throw error;
-    return sqlStore(db, { dialect: postgres ? "postgres" : "sqlite", ...storeOptions });
+    return sqlStore(db, { dialect: name, ...options });
   } catch (error) {
     await db.destroy();
-    throw new StoreError(
-      "open_failed",
-      `Cannot open the store at ${shown}: ${error instanceof Error ? error.message : error}`,
-      { cause: error },
-    );
+    throw error;
   }
+}
+
+/** The innermost cause of `error`. */
+function causeOf(error: unknown): unknown {
+  let inner = error;
+  while (
+    inner instanceof Error && inner.cause !== undefined &&
+    !(inner instanceof SqliteWorkerUnavailable)
+  ) {
+    inner = inner.cause;
+  }
+  return inner;
 }
 
 /**
@@ -160,40 +229,6 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
 export function redactUrl(url: string): string {
   // Up to the last "@" before the path, so a password holding an unescaped "@" is hidden whole.
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^/]*@/i, "$1:***@");
-}
-
-// Background checkpoints: the thread is woken every few commits; a commit waits for it once the
-// WAL passes 4,000 frames (≈ 16 MB of 4 KiB pages), so that the WAL starts over, or once the thread
-// is 64 commits behind; the thread is given up if it has not caught up within the timeout.
-const COMMITS_PER_CHECKPOINT = 4;
-const RESTART_FRAMES = 4_000;
-const MAX_LAG_COMMITS = 64;
-const CATCH_UP_TIMEOUT_MS = 10_000;
-
-function sqliteDialect(
-  path: string,
-  busyTimeoutMs: number,
-  background: boolean,
-  onCheckpointError: (error: StoreError) => void,
-): Dialect {
-  let committed: (() => Promise<void> | undefined) | undefined;
-  return nodeSqliteDialect({
-    database: () => {
-      const db = openSqlite(path, { busyTimeoutMs });
-      // An in-memory database has no WAL.
-      if (!background || path === ":memory:") return db;
-      const checkpointed = backgroundCheckpoints(db, path, {
-        commitsPerCheckpoint: COMMITS_PER_CHECKPOINT,
-        restartFrames: RESTART_FRAMES,
-        maxLagCommits: MAX_LAG_COMMITS,
-        catchUpTimeoutMs: CATCH_UP_TIMEOUT_MS,
-        onError: onCheckpointError,
-      });
-      committed = checkpointed.committed;
-      return checkpointed.database;
-    },
-    onCommit: () => committed?.(),
-  });
 }
 
 function logCheckpointError(error: StoreError): void {

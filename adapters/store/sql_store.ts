@@ -1,6 +1,6 @@
 // The SQL store over Kysely: session history and event batches, on SQLite or PostgreSQL.
 
-import type { Kysely } from "kysely";
+import type { CompiledQuery, Kysely } from "kysely";
 import { InvalidInputError } from "../../actors/errors.ts";
 import type { TroupeEvent } from "../../actors/events.ts";
 import type {
@@ -16,7 +16,7 @@ import type {
 import { type ApiKeyStore, apiKeyStore } from "./api_keys.ts";
 import { decodeSeq, encodeCursor } from "./_cursor.ts";
 import { eventRows } from "./_event_rows.ts";
-import { eventWriter } from "./_write_events.ts";
+import { eventWriter, runEventWrite } from "./_write_events.ts";
 import { historyWriter, messageRows } from "./_history_writer.ts";
 import { StoreError } from "./errors.ts";
 import type { Database, MessagesTable } from "./schema.ts";
@@ -65,6 +65,18 @@ export interface SqlStoreOptions {
    * @default {"unnest"}
    */
   postgresBulk?: "unnest" | "values";
+  /**
+   * Runs compiled statements as one transaction in a single step, answering
+   * each statement's affected rows in order; event batches then use it
+   * instead of a Kysely transaction. `openStore` sets it for a SQLite file,
+   * whose connection lives in a worker: one message for a whole batch instead
+   * of one round trip per statement.
+   *
+   * @default {undefined} statements run one by one in a Kysely transaction
+   */
+  runTransaction?: (
+    queries: readonly CompiledQuery[],
+  ) => Promise<ReadonlyArray<{ numAffectedRows?: bigint }>>;
 }
 
 /**
@@ -158,7 +170,8 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
       `Cannot create the SQL store: maxParameters must be an integer of at least 17, current value is ${maxParameters}`,
     );
   }
-  const writeRows = eventWriter({
+  const { runTransaction } = options;
+  const eventWrite = eventWriter({
     mode: dialect === "postgres" ? postgresBulk : "values",
     maxParameters,
   });
@@ -229,8 +242,14 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
   async function writeEvents(events: TroupeEvent[]): Promise<number> {
     ensureOpen("write events");
     if (events.length === 0) return 0;
-    const rows = eventRows(events);
-    return await db.transaction().execute((trx) => writeRows(trx, rows));
+    const write = eventWrite(db, eventRows(events));
+    if (runTransaction === undefined) {
+      return await db.transaction().execute((trx) => runEventWrite(trx, write));
+    }
+    const results = await runTransaction(write.queries);
+    let inserted = 0n;
+    for (let i = 0; i < write.audit; i++) inserted += results[i]?.numAffectedRows ?? 0n;
+    return Number(inserted);
   }
 
   async function writeDeadLetters(letters: DeadLetter[]): Promise<void> {

@@ -24,6 +24,12 @@ const ORDER_BY: Record<keyof Database, string> = {
 // ---------------------------------------------------------------- SQLite
 
 runStoreContract({ name: "sqlite", create: () => openStore(":memory:") });
+// A file: the connection runs in the store's worker (the default for files).
+runStoreContract({
+  name: "sqlite file",
+  create: async () =>
+    openStore(`${await Deno.makeTempDir({ prefix: "troupe_sql_store_" })}/troupe.db`),
+});
 
 runEventStoreContract({
   name: "sqlite",

@@ -169,6 +169,8 @@ Deno.test("without read access to the thread's module the store checkpoints inli
   );
   assert.equal(code, 0, stderr);
   assert.deepEqual(JSON.parse(stdout), { written: 1, errors: ["checkpoint_failed"] });
+  // The connection's own worker could not start either: the store says it runs on the event loop.
+  assert.match(stderr, /store sqlite worker unavailable, running the connection on the event loop/);
 });
 
 Deno.test("openStore writes a SQLite file with either checkpoint mode and refuses others", async () => {
