@@ -41,8 +41,12 @@ async function onePerEvent(store: SqlStore, events: TroupeEvent[]): Promise<void
 // ---------------------------------------------------------------- SQLite
 
 const dir = await Deno.makeTempDir({ prefix: "troupe_persist_bench_" });
+// The default: the connection lives in the store's worker and a batch crosses in one message.
 const sqliteBatched = await openStore(`${dir}/batched.db`);
 const sqliteSingle = await openStore(`${dir}/single.db`);
+// The connection on the event loop (`sqliteThread: "main"`): faster per batch, but each write
+// holds the event loop for its whole length (see persist_stall.ts).
+const sqliteMain = await openStore(`${dir}/main.db`, { sqliteThread: "main" });
 
 Deno.bench({
   name: "sqlite: one writeEvents per event (autocommit), 500 events",
@@ -55,6 +59,12 @@ Deno.bench({
   name: "sqlite: writeEvents batch of 500 events",
   group: "sqlite 500 events",
   fn: timed((events) => sqliteBatched.writeEvents(events)),
+});
+
+Deno.bench({
+  name: "sqlite: writeEvents batch of 500 events, connection on the event loop",
+  group: "sqlite 500 events",
+  fn: timed((events) => sqliteMain.writeEvents(events)),
 });
 
 // ------------------------------------------------------------ PostgreSQL
