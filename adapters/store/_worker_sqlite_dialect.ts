@@ -3,19 +3,12 @@
 import {
   CompiledQuery,
   type DatabaseConnection,
-  type DatabaseIntrospector,
   type Dialect,
-  type DialectAdapter,
   type Driver,
-  type Kysely,
-  type QueryCompiler,
   type QueryResult,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
 } from "kysely";
 import { Worker } from "node:worker_threads";
-import { compileSavepoint, ConnectionMutex } from "./_sqlite_shared.ts";
+import { checkChunkSize, sqliteDialectOf, SqliteDriverBase } from "./_sqlite_shared.ts";
 import type {
   HostMessage,
   OpenOptions,
@@ -64,11 +57,7 @@ export interface WorkerSqliteOptions {
 export function workerSqliteDialect(options: WorkerSqliteOptions): WorkerSqliteDialect {
   let driver: WorkerSqliteDriver | undefined;
   return {
-    createDriver: (): Driver => driver = new WorkerSqliteDriver(options),
-    createQueryCompiler: (): QueryCompiler => new SqliteQueryCompiler(),
-    createAdapter: (): DialectAdapter => new SqliteAdapter(),
-    // deno-lint-ignore no-explicit-any
-    createIntrospector: (db: Kysely<any>): DatabaseIntrospector => new SqliteIntrospector(db),
+    ...sqliteDialectOf(() => driver = new WorkerSqliteDriver(options)),
     runTransaction: (queries) => {
       if (driver === undefined) {
         return Promise.reject(
@@ -226,15 +215,15 @@ class SqliteWorker {
   }
 }
 
-class WorkerSqliteDriver implements Driver {
+class WorkerSqliteDriver extends SqliteDriverBase implements Driver {
   #options: WorkerSqliteOptions;
-  #mutex = new ConnectionMutex();
   #worker: SqliteWorker | undefined;
   #opening: Promise<SqliteWorker> | undefined;
   #destroyed = false;
   #connection = new WorkerSqliteConnection(() => this.#live());
 
   constructor(options: WorkerSqliteOptions) {
+    super();
     this.#options = options;
   }
 
@@ -263,19 +252,14 @@ class WorkerSqliteDriver implements Driver {
 
   async acquireConnection(): Promise<DatabaseConnection> {
     // One connection: wait until whoever holds it releases it.
-    await this.#mutex.lock();
+    await this.mutex.lock();
     return this.#connection;
-  }
-
-  releaseConnection(): Promise<void> {
-    this.#mutex.unlock();
-    return Promise.resolve();
   }
 
   async runTransaction(
     queries: readonly CompiledQuery[],
   ): Promise<Array<{ numAffectedRows: bigint }>> {
-    await this.#mutex.lock();
+    await this.mutex.lock();
     try {
       const { counts = [] } = await (await this.#live()).request({
         kind: "transaction",
@@ -283,7 +267,7 @@ class WorkerSqliteDriver implements Driver {
       });
       return counts.map((numAffectedRows) => ({ numAffectedRows }));
     } finally {
-      this.#mutex.unlock();
+      this.mutex.unlock();
     }
   }
 
@@ -298,30 +282,6 @@ class WorkerSqliteDriver implements Driver {
 
   async rollbackTransaction(): Promise<void> {
     await (await this.#live()).request({ kind: "rollback" });
-  }
-
-  async savepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compileQuery: QueryCompiler["compileQuery"],
-  ): Promise<void> {
-    await connection.executeQuery(compileSavepoint("savepoint", name, compileQuery));
-  }
-
-  async rollbackToSavepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compileQuery: QueryCompiler["compileQuery"],
-  ): Promise<void> {
-    await connection.executeQuery(compileSavepoint("rollback to", name, compileQuery));
-  }
-
-  async releaseSavepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compileQuery: QueryCompiler["compileQuery"],
-  ): Promise<void> {
-    await connection.executeQuery(compileSavepoint("release", name, compileQuery));
   }
 
   async destroy(): Promise<void> {
@@ -356,11 +316,7 @@ class WorkerSqliteConnection implements DatabaseConnection {
     compiledQuery: CompiledQuery,
     chunkSize = 100,
   ): AsyncIterableIterator<QueryResult<R>> {
-    if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-      throw new RangeError(
-        `Cannot stream the query: chunkSize must be a positive integer, current value is ${chunkSize}`,
-      );
-    }
+    checkChunkSize(chunkSize);
     // The rows come over in one message; they are handed out in chunks as Kysely expects.
     const { rows } = await this.executeQuery<R>(compiledQuery);
     for (let i = 0; i < rows.length; i += chunkSize) yield { rows: rows.slice(i, i + chunkSize) };

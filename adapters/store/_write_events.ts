@@ -121,8 +121,8 @@ export interface EventWrite {
 export type EventWriter = (db: Kysely<Database>, rows: EventRows) => EventWrite;
 
 /**
- * Makes the function that turns a batch's rows into its statements (run
- * them in one transaction, with {@linkcode runEventWrite} or all at once).
+ * Makes the function that turns a batch's rows into its statements, to run
+ * in one transaction.
  * Existing event ids are skipped; run rows are upserted so that the latest
  * ending wins whatever the arrival order.
  *
@@ -203,19 +203,6 @@ export function eventWriter(plan: WritePlan): EventWriter {
       audit: audit.length,
     };
   };
-}
-
-/**
- * Runs a batch's statements one after another on `trx` (which must be a
- * transaction); returns how many audit rows were new.
- */
-export async function runEventWrite(trx: Kysely<Database>, write: EventWrite): Promise<number> {
-  let inserted = 0n;
-  for (let i = 0; i < write.queries.length; i++) {
-    const { numAffectedRows = 0n } = await trx.executeQuery(write.queries[i]!);
-    if (i < write.audit) inserted += numAffectedRows;
-  }
-  return Number(inserted);
 }
 
 /**

@@ -3,18 +3,11 @@
 import {
   CompiledQuery,
   type DatabaseConnection,
-  type DatabaseIntrospector,
   type Dialect,
-  type DialectAdapter,
   type Driver,
-  type Kysely,
-  type QueryCompiler,
   type QueryResult,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
 } from "kysely";
-import { compileSavepoint, ConnectionMutex } from "./_sqlite_shared.ts";
+import { checkChunkSize, sqliteDialectOf, SqliteDriverBase } from "./_sqlite_shared.ts";
 
 /**
  * A value `node:sqlite` can bind to a statement parameter.
@@ -173,22 +166,16 @@ export function nodeSqliteDialect(options: NodeSqliteDialectOptions): Dialect {
       `Cannot create node:sqlite dialect: statementCacheSize must be a non-negative integer, current value is ${statementCacheSize}`,
     );
   }
-  return {
-    createDriver: (): Driver =>
-      new NodeSqliteDriver(database, onCreateConnection, onCommit, statementCacheSize),
-    createQueryCompiler: (): QueryCompiler => new SqliteQueryCompiler(),
-    createAdapter: (): DialectAdapter => new SqliteAdapter(),
-    // deno-lint-ignore no-explicit-any
-    createIntrospector: (db: Kysely<any>): DatabaseIntrospector => new SqliteIntrospector(db),
-  };
+  return sqliteDialectOf(() =>
+    new NodeSqliteDriver(database, onCreateConnection, onCommit, statementCacheSize)
+  );
 }
 
-class NodeSqliteDriver implements Driver {
+class NodeSqliteDriver extends SqliteDriverBase implements Driver {
   #open: NodeSqliteDialectOptions["database"];
   #onCreateConnection: NodeSqliteDialectOptions["onCreateConnection"];
   #onCommit: NodeSqliteDialectOptions["onCommit"];
   #statementCacheSize: number;
-  #mutex = new ConnectionMutex();
   #db: NodeSqliteDatabase | undefined;
   #connection: NodeSqliteConnection | undefined;
 
@@ -198,6 +185,7 @@ class NodeSqliteDriver implements Driver {
     onCommit: NodeSqliteDialectOptions["onCommit"],
     statementCacheSize: number,
   ) {
+    super();
     this.#open = open;
     this.#onCreateConnection = onCreateConnection;
     this.#onCommit = onCommit;
@@ -212,9 +200,9 @@ class NodeSqliteDriver implements Driver {
 
   async acquireConnection(): Promise<DatabaseConnection> {
     // SQLite has a single connection: wait until whoever holds it releases it.
-    await this.#mutex.lock();
+    await this.mutex.lock();
     if (this.#connection === undefined) {
-      this.#mutex.unlock();
+      this.mutex.unlock();
       throw new Error(
         "Cannot acquire a node:sqlite connection: current state is destroyed or not initialised",
       );
@@ -233,35 +221,6 @@ class NodeSqliteDriver implements Driver {
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw("rollback"));
-  }
-
-  async savepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compileQuery: QueryCompiler["compileQuery"],
-  ): Promise<void> {
-    await connection.executeQuery(compileSavepoint("savepoint", name, compileQuery));
-  }
-
-  async rollbackToSavepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compileQuery: QueryCompiler["compileQuery"],
-  ): Promise<void> {
-    await connection.executeQuery(compileSavepoint("rollback to", name, compileQuery));
-  }
-
-  async releaseSavepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compileQuery: QueryCompiler["compileQuery"],
-  ): Promise<void> {
-    await connection.executeQuery(compileSavepoint("release", name, compileQuery));
-  }
-
-  releaseConnection(): Promise<void> {
-    this.#mutex.unlock();
-    return Promise.resolve();
   }
 
   async destroy(): Promise<void> {
@@ -312,11 +271,7 @@ class NodeSqliteConnection implements DatabaseConnection {
     compiledQuery: CompiledQuery,
     chunkSize = 100,
   ): AsyncIterableIterator<QueryResult<R>> {
-    if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-      throw new RangeError(
-        `Cannot stream query: chunkSize must be a positive integer, current value is ${chunkSize}`,
-      );
-    }
+    checkChunkSize(chunkSize);
     // A fresh statement: a cached one could be reset by a query run while this
     // stream is paused between chunks.
     const statement = this.#db.prepare(compiledQuery.sql);

@@ -147,6 +147,12 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       `Cannot open the store: ${shown} is not a valid PostgreSQL URL (postgres://user:password@host:port/database)`,
     );
   }
+  const openFailed = (error: unknown) =>
+    new StoreError(
+      "open_failed",
+      `Cannot open the store at ${shown}: ${error instanceof Error ? error.message : error}`,
+      { cause: error },
+    );
   const local = () =>
     localSqliteDialect(url, busyTimeoutMs, checkpoints === "background", onCheckpointError);
   const worker = !postgres && sqliteThread === "worker" && url !== ":memory:"
@@ -166,23 +172,13 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       ...(worker === undefined ? {} : { runTransaction: worker.runTransaction }),
     });
   } catch (error) {
-    if (!(causeOf(error) instanceof SqliteWorkerUnavailable)) {
-      throw new StoreError(
-        "open_failed",
-        `Cannot open the store at ${shown}: ${error instanceof Error ? error.message : error}`,
-        { cause: error },
-      );
-    }
+    if (!(causeOf(error) instanceof SqliteWorkerUnavailable)) throw openFailed(error);
     // No worker (it needs read access to adapters/store/): the connection runs on the event loop.
     logLine("warn", "store sqlite worker unavailable, running the connection on the event loop", {
       error: errorText(causeOf(error)),
     });
     return await migrated(local(), "sqlite", storeOptions).catch((error) => {
-      throw new StoreError(
-        "open_failed",
-        `Cannot open the store at ${shown}: ${error instanceof Error ? error.message : error}`,
-        { cause: error },
-      );
+      throw openFailed(error);
     });
   }
 }

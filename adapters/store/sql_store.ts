@@ -16,7 +16,7 @@ import type {
 import { type ApiKeyStore, apiKeyStore } from "./api_keys.ts";
 import { decodeSeq, encodeCursor } from "./_cursor.ts";
 import { eventRows } from "./_event_rows.ts";
-import { eventWriter, runEventWrite } from "./_write_events.ts";
+import { eventWriter } from "./_write_events.ts";
 import { historyWriter, messageRows } from "./_history_writer.ts";
 import { StoreError } from "./errors.ts";
 import type { Database, MessagesTable } from "./schema.ts";
@@ -170,7 +170,14 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
       `Cannot create the SQL store: maxParameters must be an integer of at least 17, current value is ${maxParameters}`,
     );
   }
-  const { runTransaction } = options;
+  // Without a one-step runner, the statements run one by one in a Kysely transaction.
+  const runTransaction = options.runTransaction ??
+    ((queries: readonly CompiledQuery[]) =>
+      db.transaction().execute(async (trx) => {
+        const results = [];
+        for (const query of queries) results.push(await trx.executeQuery(query));
+        return results;
+      }));
   const eventWrite = eventWriter({
     mode: dialect === "postgres" ? postgresBulk : "values",
     maxParameters,
@@ -243,9 +250,6 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     ensureOpen("write events");
     if (events.length === 0) return 0;
     const write = eventWrite(db, eventRows(events));
-    if (runTransaction === undefined) {
-      return await db.transaction().execute((trx) => runEventWrite(trx, write));
-    }
     const results = await runTransaction(write.queries);
     let inserted = 0n;
     for (let i = 0; i < write.audit; i++) inserted += results[i]?.numAffectedRows ?? 0n;
