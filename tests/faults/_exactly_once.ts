@@ -91,6 +91,19 @@ const COUNT_AUDIT = "select count(*) as n, count(distinct id) as d from audit_ev
 const COUNT_USAGE = "select count(*) as n, count(distinct id) as d from usage_events";
 const AUDIT_IDS = "select id from audit_events";
 
+type Row = Record<string, unknown>;
+
+/** The stored rows from what either database answered to the three queries (PostgreSQL counts are strings). */
+function stored(audit: Row, usage: Row, ids: readonly Row[]): StoredRows {
+  return {
+    rows: Number(audit.n),
+    distinct: Number(audit.d),
+    ids: new Set(ids.map((row) => String(row.id))),
+    usageRows: Number(usage.n),
+    usageDistinct: Number(usage.d),
+  };
+}
+
 /**
  * Counts the rows of the store at `url` (a `postgres://` URL or a SQLite file
  * path) through a connection of its own: npm:pg's `Client` or `node:sqlite`.
@@ -102,14 +115,7 @@ export async function storedRows(url: string): Promise<StoredRows> {
     try {
       const audit = (await client.query(COUNT_AUDIT)).rows[0]!;
       const usage = (await client.query(COUNT_USAGE)).rows[0]!;
-      const ids = (await client.query(AUDIT_IDS)).rows.map((row) => String(row.id));
-      return {
-        rows: Number(audit.n),
-        distinct: Number(audit.d),
-        ids: new Set(ids),
-        usageRows: Number(usage.n),
-        usageDistinct: Number(usage.d),
-      };
+      return stored(audit, usage, (await client.query(AUDIT_IDS)).rows);
     } finally {
       await client.end();
     }
@@ -117,16 +123,9 @@ export async function storedRows(url: string): Promise<StoredRows> {
   const db = new DatabaseSync(url, { readOnly: true });
   try {
     db.exec("pragma busy_timeout = 5000");
-    const audit = db.prepare(COUNT_AUDIT).get() as { n: number; d: number };
-    const usage = db.prepare(COUNT_USAGE).get() as { n: number; d: number };
-    const ids = db.prepare(AUDIT_IDS).all().map((row) => String(row.id));
-    return {
-      rows: Number(audit.n),
-      distinct: Number(audit.d),
-      ids: new Set(ids),
-      usageRows: Number(usage.n),
-      usageDistinct: Number(usage.d),
-    };
+    const audit = db.prepare(COUNT_AUDIT).get() as Row;
+    const usage = db.prepare(COUNT_USAGE).get() as Row;
+    return stored(audit, usage, db.prepare(AUDIT_IDS).all());
   } finally {
     db.close();
   }

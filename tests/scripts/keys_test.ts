@@ -233,6 +233,16 @@ function logLines(stream: ReadableStream<Uint8Array>) {
   return { waitFor, seen, cancel: () => reader.cancel().catch(() => {}) };
 }
 
+/** SIGTERM the server; it must log that it stopped and exit with 0. */
+async function stopGracefully(
+  child: Deno.ChildProcess,
+  log: ReturnType<typeof logLines>,
+): Promise<void> {
+  child.kill("SIGTERM");
+  await log.waitFor((l) => l.msg === "troupe stopped");
+  assertEquals((await child.status).code, 0);
+}
+
 /** Stop a child that a failed test left running, and wait for it. */
 async function reap(child: Deno.ChildProcess): Promise<void> {
   try {
@@ -262,9 +272,7 @@ Deno.test("main.ts with keys in its database turns auth on: 401 without a key, t
     const mine = await fetch(`${url}/v1/sessions`, { headers: { authorization: `Bearer ${key}` } });
     assertEquals([mine.status, await mine.json()], [200, { sessions: [], next: null }]);
     assert(mine.headers.has("x-ratelimit-limit"), "the default limits are on");
-    child.kill("SIGTERM");
-    await log.waitFor((l) => l.msg === "troupe stopped");
-    assertEquals((await child.status).code, 0);
+    await stopGracefully(child, log);
   } finally {
     await log.cancel();
     await reap(child);
@@ -288,9 +296,7 @@ Deno.test("main.ts without keys says it is loopback only, and refuses a non-loop
     const open = await log.waitFor((l) => String(l.msg).includes("loopback only"));
     assertEquals(open.level, "info");
     assert(String(open.msg).includes("no auth"), String(open.msg));
-    child.kill("SIGTERM");
-    await log.waitFor((l) => l.msg === "troupe stopped");
-    assertEquals((await child.status).code, 0);
+    await stopGracefully(child, log);
   } finally {
     await log.cancel();
     await reap(child);
