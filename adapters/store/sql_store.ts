@@ -17,7 +17,7 @@ import { type ApiKeyStore, apiKeyStore } from "./api_keys.ts";
 import { decodeSeq, encodeCursor } from "./_cursor.ts";
 import { eventRows } from "./_event_rows.ts";
 import { eventWriter } from "./_write_events.ts";
-import { historyWriter, messageRows } from "./_history_writer.ts";
+import { historyWriter } from "./_history_writer.ts";
 import { StoreError } from "./errors.ts";
 import type { Database, MessagesTable } from "./schema.ts";
 import {
@@ -67,8 +67,8 @@ export interface SqlStoreOptions {
   postgresBulk?: "unnest" | "values";
   /**
    * Runs compiled statements as one transaction in a single step, answering
-   * each statement's affected rows in order; event batches then use it
-   * instead of a Kysely transaction. `openStore` sets it for a SQLite file,
+   * each statement's affected rows in order; event batches and history
+   * appends then use it instead of a Kysely transaction. `openStore` sets it for a SQLite file,
    * whose connection lives in a worker: one message for a whole batch instead
    * of one round trip per statement.
    *
@@ -107,7 +107,6 @@ export interface SqlStore extends Store, EventStore, AsyncDisposable {
 }
 
 const MAX_PARAMETERS = { sqlite: 32_766, postgres: 65_535 } as const;
-const MESSAGE_COLUMNS = 8;
 
 /**
  * Builds the SQL store on a migrated Kysely instance (see `openStore`, which
@@ -188,36 +187,6 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     if (closed) throw new StoreError("closed", `Cannot ${action}: the store is closed`);
   }
 
-  /** One session's append in its own transaction: the group's fallback. */
-  async function appendOne(
-    org: string,
-    session: string,
-    entries: HistoryEntry[],
-  ): Promise<void> {
-    if (entries.length === 0) return;
-    const first = entries[0]!;
-    const last = entries.at(-1)!;
-    await db.transaction().execute(async (trx) => {
-      // The upsert comes first: on PostgreSQL it locks the session row until commit.
-      await trx.insertInto("sessions")
-        .values({ org, session, created_at: first.ts, last_seen_at: last.ts })
-        .onConflict((oc) =>
-          oc.columns(["org", "session"]).doUpdateSet((eb) => ({
-            last_seen_at: eb.ref("excluded.last_seen_at"),
-          }))
-        ).execute();
-      const { top } = await trx.selectFrom("messages")
-        .select((eb) => eb.fn.max("seq").as("top"))
-        .where("org", "=", org).where("session", "=", session)
-        .executeTakeFirstOrThrow();
-      const rows = messageRows(org, session, Number(top ?? 0), entries);
-      const size = Math.floor(maxParameters / MESSAGE_COLUMNS);
-      for (let start = 0; start < rows.length; start += size) {
-        await trx.insertInto("messages").values(rows.slice(start, start + size)).execute();
-      }
-    });
-  }
-
   async function readHistory(
     org: string,
     session: string,
@@ -274,7 +243,7 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     });
   }
 
-  const history = historyWriter(db, maxParameters, appendOne);
+  const history = historyWriter(db, maxParameters, runTransaction);
 
   function appendHistory(org: string, session: string, entries: HistoryEntry[]): Promise<void> {
     try {
