@@ -1,6 +1,7 @@
 // Group commit of history: appends of many sessions in one turn land together, in order, and fail alone.
 
 import { deepStrictEqual as assertEquals, rejects as assertRejects } from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { openStore } from "../../../adapters/store/open_store.ts";
 import { startPostgres } from "../../_harness/mod.ts";
 
@@ -96,4 +97,81 @@ Deno.test("SQLite: a turn's appends from 100 sessions are written together, in o
 Deno.test("PostgreSQL: a turn's appends from 100 sessions are written together, in order; a bad one fails alone", async () => {
   await using postgres = await startPostgres();
   await check(postgres.url);
+});
+
+/** Entries `prefix1..prefixN` of one role, in order. */
+function entries(prefix: string, count: number, ts: number) {
+  return Array.from({ length: count }, (_, i) => ({
+    id: `${prefix}${i + 1}`,
+    role: "user" as const,
+    content: `${prefix} ${i + 1}`,
+    ts,
+  }));
+}
+
+/**
+ * With 17 parameters a statement, a group's rows span several inserts (two
+ * message rows each) and upserts (four sessions each): each insert numbers
+ * its rows on from what the earlier ones stored, so seq stays 1, 2, 3, ...
+ */
+async function checkChunked(url: string): Promise<Map<string, string[]>> {
+  await using store = await openStore(url, { maxParameters: 17 });
+  await store.appendHistory("acme", "a", entries("old", 1, 1));
+  const appends = [
+    store.appendHistory("acme", "a", entries("a", 5, 2)),
+    ...Array.from(
+      { length: 6 },
+      (_, s) => store.appendHistory("acme", `b${s}`, entries("b", 3, 2)),
+    ),
+    store.appendHistory("acme", "a", entries("late", 2, 3)),
+  ];
+  await Promise.all(appends);
+  const read = new Map<string, string[]>();
+  for (const session of ["a", "b0", "b5"]) {
+    const ids: string[] = [];
+    // One entry a page: the cursor walks the seq numbers back one by one.
+    let before: string | undefined;
+    for (;;) {
+      const page = await store.readHistory("acme", session, {
+        limit: 1,
+        ...(before === undefined ? {} : { before }),
+      });
+      ids.unshift(...page.entries.map((e) => e.id));
+      if (page.next === null) break;
+      before = page.next;
+    }
+    read.set(session, ids);
+  }
+  return read;
+}
+
+const CHUNKED = new Map([
+  ["a", ["old1", "a1", "a2", "a3", "a4", "a5", "late1", "late2"]],
+  ["b0", ["b1", "b2", "b3"]],
+  ["b5", ["b1", "b2", "b3"]],
+]);
+
+Deno.test("SQLite: a group split over many statements numbers each session's rows 1, 2, 3, ... in order", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/troupe.db`;
+    assertEquals(await checkChunked(path), CHUNKED);
+    const db = new DatabaseSync(path);
+    try {
+      const seqs = db.prepare(
+        "select seq from messages where org = 'acme' and session = 'a' order by seq",
+      )
+        .all().map((row) => Number(row.seq));
+      assertEquals(seqs, [1, 2, 3, 4, 5, 6, 7, 8]);
+    } finally {
+      db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PostgreSQL: a group split over many statements keeps each session's rows in order", async () => {
+  await using postgres = await startPostgres();
+  assertEquals(await checkChunked(postgres.url), CHUNKED);
 });
