@@ -134,7 +134,15 @@ function llmCall(deps: LlmCallDeps) {
     };
     try {
       const completion = await llm.complete(
-        { org: input.org, session: input.session, run: input.run, messages: input.messages },
+        input.options === undefined
+          ? { org: input.org, session: input.session, run: input.run, messages: input.messages }
+          : {
+            org: input.org,
+            session: input.session,
+            run: input.run,
+            messages: input.messages,
+            options: input.options,
+          },
         { signal, onDelta, onAttempt, onUsage },
       );
       // A provider that ignores its signal still never gets a stale answer delivered.

@@ -1,7 +1,7 @@
 // What a caller gets back for a message, and what it sends.
 
 import type { Policy } from "./events.ts";
-import type { ChatMessage, FinishReason, Usage } from "./ports.ts";
+import type { ChatMessage, FinishReason, LlmOptions, Usage } from "./ports.ts";
 
 /** How a message ended. */
 export type ReplyStatus = "completed" | "superseded" | "rejected" | "cancelled" | "failed";
@@ -69,6 +69,12 @@ export interface SendInput {
    * history; the message and the answer are still stored as usual.
    */
   context?: ChatMessage[];
+  /**
+   * Options for the provider on this message's run: `maxTokens`,
+   * `temperature`, `model`. A merged run uses those of its last message (the
+   * one it answers as); without them the provider's defaults apply.
+   */
+  options?: LlmOptions;
 }
 
 /** One item of a streamed reply: text as it is generated, then the final reply. */

@@ -31,6 +31,7 @@ import {
   checkContext,
   checkId,
   checkInteger,
+  checkLlmOptions,
   checkObject,
   checkPolicy,
 } from "./validate.ts";
@@ -196,6 +197,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     const messagePolicy = input.policy === undefined
       ? undefined
       : checkPolicy("policy", input.policy, "send");
+    const options = input.options === undefined
+      ? undefined
+      : checkLlmOptions(input.options, "send");
     if (closing !== null) throw new ShutdownError("Cannot send: the runtime is shutting down");
     if (bus.saturated?.() === true) {
       throw new OverloadedError(
@@ -231,9 +235,12 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
         },
     };
     if (caller?.onDelta !== undefined) target.onDelta = caller.onDelta;
+    const message: Parameters<SessionHandle["send"]>[0] = { id, content };
+    if (context !== undefined) message.context = context;
+    if (options !== undefined) message.options = options;
     const deliver = (handle: SessionHandle) =>
       handle.send(
-        context === undefined ? { id, content } : { id, content, context },
+        message,
         messagePolicy ?? handle.policy,
         nextId(),
         target,

@@ -3,10 +3,11 @@
 import { type AnyActorLogic, createActor } from "xstate";
 import type { Policy } from "./events.ts";
 import type { EventBody } from "./events.ts";
-import type { ChatMessage, Clock, HistoryEntry, Store } from "./ports.ts";
+import type { ChatMessage, Clock, HistoryEntry, LlmOptions, Store } from "./ports.ts";
 import type { Reply } from "./reply.ts";
 import type { PassivationReason } from "./session_directory.ts";
 import type { sessionMachine, SessionMachineInput } from "./session_machine.ts";
+import type { MessageReceivedEvent } from "./session_types.ts";
 
 /** Someone waiting for a message's outcome. */
 export interface Caller {
@@ -44,7 +45,7 @@ export interface SessionHandle {
   readonly callers: Map<string, Caller>;
   /** Hand a message to the actor; `caller` is settled with its outcome. */
   send(
-    message: { id: string; content: string; context?: ChatMessage[] },
+    message: { id: string; content: string; context?: ChatMessage[]; options?: LlmOptions },
     policy: Policy,
     run: string,
     caller: Caller,
@@ -108,16 +109,16 @@ export function startSession(
     callers,
     send(message, messagePolicy, run, caller) {
       callers.set(message.id, caller);
+      const received: MessageReceivedEvent["message"] = {
+        id: message.id,
+        content: message.content,
+        receivedAt: clock.now(),
+      };
+      if (message.context !== undefined) received.context = message.context;
+      if (message.options !== undefined) received.options = message.options;
       actor.send({
         type: "message.received",
-        message: message.context === undefined
-          ? { id: message.id, content: message.content, receivedAt: clock.now() }
-          : {
-            id: message.id,
-            content: message.content,
-            receivedAt: clock.now(),
-            context: message.context,
-          },
+        message: received,
         policy: messagePolicy,
         run,
       });

@@ -398,12 +398,16 @@ function batchOf(event: MessageReceivedEvent): Batch {
 
 function runInput(context: SessionContext): LlmRunInput {
   const running = context.running!;
-  return {
+  const live = liveOf(running);
+  const input: LlmRunInput = {
     org: context.org,
     session: context.session,
     run: running.run,
     messages: buildPrompt(context, running),
     answered: idsOf(running),
-    live: liveOf(running).id,
+    live: live.id,
   };
+  // A merged run answers its last message as that caller asked: its options, if any.
+  if (live.options !== undefined) input.options = live.options;
+  return input;
 }

@@ -1,7 +1,7 @@
 // The data of a session actor: its input, context, events, what it emits and what its LLM actor gets.
 
 import type { EventBody, Policy } from "./events.ts";
-import type { ChatMessage, HistoryEntry, LlmCompletion } from "./ports.ts";
+import type { ChatMessage, HistoryEntry, LlmCompletion, LlmOptions } from "./ports.ts";
 import type { Reply } from "./reply.ts";
 
 /** A message waiting for, or part of, a run. */
@@ -16,6 +16,8 @@ export interface QueuedMessage {
   committed: boolean;
   /** The caller's conversation before this message; replaces the history in its run's prompt. */
   context?: ChatMessage[];
+  /** Options for the provider; a run uses those of its last message. */
+  options?: LlmOptions;
 }
 
 /** Messages that one run answers. Every message but the last has already been told it was superseded. */
@@ -113,6 +115,8 @@ export interface LlmRunInput {
   answered: string[];
   /** The message whose caller receives the run's deltas and reply. */
   live: string;
+  /** The provider options of the live message, if it had any. */
+  options?: LlmOptions;
 }
 
 /** What the LLM call returns. */

@@ -1,7 +1,7 @@
 // Reads an OpenAI chat completions request: the caller's conversation, its new message, and how to answer.
 
 import { InvalidInputError } from "../../actors/errors.ts";
-import type { ChatMessage } from "../../actors/ports.ts";
+import type { ChatMessage, LlmOptions } from "../../actors/ports.ts";
 
 /** What Troupe takes from a `POST /v1/chat/completions` body. */
 export interface ChatCompletionRequest {
@@ -15,6 +15,8 @@ export interface ChatCompletionRequest {
   stream: boolean;
   /** End a stream with a usage chunk (`stream_options.include_usage`). */
   includeUsage: boolean;
+  /** `max_tokens` (or `max_completion_tokens`) and `temperature`, passed on to the provider. */
+  options: LlmOptions;
 }
 
 // Joins trailing user turns into one message; a newline join also lets a merged
@@ -26,8 +28,10 @@ const TURN_JOIN = "\n\n";
  * turns: they become the session's new message (joined by a blank line) and
  * everything before them is the conversation the run answers from.
  * `developer` turns count as `system`. Tool calls, several choices (`n` > 1)
- * and non-text content parts are refused with a 400 naming the field; other
- * OpenAI parameters (temperature, max_tokens, ...) are accepted and not used.
+ * and non-text content parts are refused with a 400 naming the field.
+ * `max_tokens` (or `max_completion_tokens`) and `temperature` go on to the
+ * provider; `model` is echoed back (the configured provider answers); other
+ * OpenAI parameters are accepted and not used.
  */
 export function readChatCompletionRequest(body: Record<string, unknown>): ChatCompletionRequest {
   const model = body.model;
@@ -76,7 +80,40 @@ export function readChatCompletionRequest(body: Record<string, unknown>): ChatCo
     content: said.join(TURN_JOIN),
     stream,
     includeUsage,
+    options: providerOptions(body),
   };
+}
+
+/** The OpenAI parameters Troupe passes on, checked; `null` counts as absent. */
+function providerOptions(body: Record<string, unknown>): LlmOptions {
+  const options: LlmOptions = {};
+  for (const field of ["max_completion_tokens", "max_tokens"]) {
+    const value = body[field];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 1_000_000) {
+      throw invalid(
+        field,
+        `${field} must be a whole number from 1 to 1000000, current value is ${
+          typeof value === "number" ? value : show(value)
+        }`,
+      );
+    }
+    // The newer name wins when a client sends both.
+    options.maxTokens ??= value;
+  }
+  const temperature = body.temperature;
+  if (temperature !== undefined && temperature !== null) {
+    if (typeof temperature !== "number" || !(temperature >= 0 && temperature <= 2)) {
+      throw invalid(
+        "temperature",
+        `temperature must be a number from 0 to 2, current value is ${
+          typeof temperature === "number" ? temperature : show(temperature)
+        }`,
+      );
+    }
+    options.temperature = temperature;
+  }
+  return options;
 }
 
 function readMessage(value: unknown, i: number): ChatMessage {

@@ -232,7 +232,7 @@ export const SCHEMAS: Record<string, Schema> = {
     type: "object",
     required: ["model", "messages"],
     description:
-      "OpenAI's chat completions body. Other OpenAI parameters (temperature, max_tokens, ...) are accepted and not used; tools and n > 1 are refused.",
+      "OpenAI's chat completions body. max_tokens (or max_completion_tokens) and temperature go on to the provider; other OpenAI parameters (top_p, stop, user, ...) are accepted and not used; tools and n > 1 are refused.",
     properties: {
       model: str("Echoed back; Troupe answers with its configured provider."),
       messages: {
@@ -248,6 +248,24 @@ export const SCHEMAS: Record<string, Schema> = {
         properties: { include_usage: { type: "boolean", default: false } },
       },
       n: { type: "integer", const: 1 },
+      max_tokens: {
+        type: ["integer", "null"],
+        minimum: 1,
+        maximum: 1_000_000,
+        description: "Upper bound on generated tokens, passed to the provider.",
+      },
+      max_completion_tokens: {
+        type: ["integer", "null"],
+        minimum: 1,
+        maximum: 1_000_000,
+        description: "The newer name of max_tokens; wins when both are sent.",
+      },
+      temperature: {
+        type: ["number", "null"],
+        minimum: 0,
+        maximum: 2,
+        description: "Sampling temperature, passed to the provider.",
+      },
     },
   },
   OpenAiUsage: {

@@ -127,6 +127,7 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
       model: call.model,
     };
     const input: SendInput = { org, session, content: call.content, context: call.context };
+    if (Object.keys(call.options).length > 0) input.options = call.options;
     const headers = { [SESSION_HEADER]: session };
 
     if (!call.stream) {

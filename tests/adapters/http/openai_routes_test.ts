@@ -258,6 +258,9 @@ Deno.test("bad input gets 400 naming the field, with OpenAI's type and param", a
       { model: "m", messages: [user("x")], stream_options: { include_usage: 1 } },
       "stream_options.include_usage",
     ],
+    [{ model: "m", messages: [user("x")], max_tokens: 0 }, "max_tokens"],
+    [{ model: "m", messages: [user("x")], max_completion_tokens: "9" }, "max_completion_tokens"],
+    [{ model: "m", messages: [user("x")], temperature: 3 }, "temperature"],
     [{ model: "m", messages: [user("x".repeat(21))] }, "messages"],
     [{
       model: "m",
@@ -275,6 +278,21 @@ Deno.test("bad input gets 400 naming the field, with OpenAI's type and param", a
   assertEquals((await openAiError(badSession, 400, "invalid_input")).field, "X-Session-Id");
   assertEquals(t.llm.stats.calls, 0);
   assertEquals(t.unexpected, []);
+});
+
+Deno.test("max_tokens (or max_completion_tokens) and temperature reach the provider; null is absent", async () => {
+  await using t = setup();
+  const bodies = [
+    { model: "m", messages: [user("a")], max_tokens: 32, temperature: 0.7, top_p: 0.9 },
+    { model: "m", messages: [user("b")], max_tokens: 32, max_completion_tokens: 16 },
+    { model: "m", messages: [user("c")], max_tokens: null, temperature: null },
+  ];
+  for (const body of bodies) assertEquals((await t.handler(chat(body))).status, 200);
+  assertEquals(t.llm.requests.map((r) => r.options), [
+    { maxTokens: 32, temperature: 0.7 },
+    { maxTokens: 16 },
+    undefined,
+  ]);
 });
 
 Deno.test("the body's framing errors keep their status: 415, 400 invalid_json, 413", async () => {
