@@ -5,6 +5,16 @@ import { InvalidInputError } from "../../actors/errors.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Check a page size: a whole number, 0 or more; refused with an error naming `limit`. */
+export function checkPageLimit(limit: number, action: string): void {
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw new InvalidInputError(
+      "limit",
+      `Cannot ${action}: limit must be a non-negative integer, current value is ${limit}`,
+    );
+  }
+}
+
 /** Encode a position, tagged with what it is a position in (`h` history, `a` audit). */
 export function encodeCursor(tag: string, position: ReadonlyArray<string | number>): string {
   const bytes = encoder.encode(JSON.stringify([tag, ...position]));

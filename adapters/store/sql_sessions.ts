@@ -1,8 +1,8 @@
 // Session-level queries of the SQL store: list an org's sessions by id, delete one session.
 
 import { type Kysely, sql } from "kysely";
-import { InvalidInputError } from "../../actors/errors.ts";
 import type { SessionListQuery, SessionPage } from "../../actors/ports.ts";
+import { checkPageLimit } from "./_cursor.ts";
 import { decodeSessionCursor, sessionCursor } from "./_session_cursor.ts";
 import type { Database } from "./schema.ts";
 
@@ -40,12 +40,7 @@ export async function listSessions(
   dialect: "sqlite" | "postgres" = "sqlite",
 ): Promise<SessionPage> {
   const { limit, after } = query;
-  if (!Number.isSafeInteger(limit) || limit < 0) {
-    throw new InvalidInputError(
-      "limit",
-      `Cannot list sessions: limit must be a non-negative integer, current value is ${limit}`,
-    );
-  }
+  checkPageLimit(limit, "list sessions");
   const start = after === undefined ? undefined : decodeSessionCursor(after);
   const key = dialect === "postgres" ? sql<string>`session collate "C"` : sql<string>`session`;
   let select = db.selectFrom("sessions")

@@ -1,7 +1,6 @@
 // The SQL store over Kysely: session history and event batches, on SQLite or PostgreSQL.
 
 import type { CompiledQuery, Kysely } from "kysely";
-import { InvalidInputError } from "../../actors/errors.ts";
 import type { TroupeEvent } from "../../actors/events.ts";
 import type {
   DeadLetter,
@@ -14,7 +13,7 @@ import type {
   Store,
 } from "../../actors/ports.ts";
 import { type ApiKeyStore, apiKeyStore } from "./api_keys.ts";
-import { decodeSeq, encodeCursor } from "./_cursor.ts";
+import { checkPageLimit, decodeSeq, encodeCursor } from "./_cursor.ts";
 import { eventRows } from "./_event_rows.ts";
 import { eventWriter } from "./_write_events.ts";
 import { historyWriter } from "./_history_writer.ts";
@@ -194,12 +193,7 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
   ): Promise<HistoryPage> {
     ensureOpen("read history");
     const { limit, before } = query;
-    if (!Number.isSafeInteger(limit) || limit < 0) {
-      throw new InvalidInputError(
-        "limit",
-        `Cannot read history: limit must be a non-negative integer, current value is ${limit}`,
-      );
-    }
+    checkPageLimit(limit, "read history");
     const end = before === undefined ? undefined : decodeSeq(before);
     let select = db.selectFrom("messages")
       .select(["seq", "id", "role", "content", "ts", "answered"])
