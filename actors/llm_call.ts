@@ -3,7 +3,7 @@
 import type { AnyActorRef } from "xstate";
 import { CancelledError } from "./errors.ts";
 import type { EventBody } from "./events.ts";
-import type { Clock, LlmAttempt, LlmProvider, Usage } from "./ports.ts";
+import type { Clock, LlmAttempt, LlmProvider, LlmRequest, Usage } from "./ports.ts";
 import type { LlmRunInput, LlmRunOutput } from "./session_machine.ts";
 import { addUsage, estimateTokens, usageOf } from "./usage.ts";
 
@@ -132,17 +132,16 @@ function llmCall(deps: LlmCallDeps) {
       spent = spent === null ? usage : addUsage(spent, usage);
       spentModel = model;
     };
+    const request: LlmRequest = {
+      org: input.org,
+      session: input.session,
+      run: input.run,
+      messages: input.messages,
+    };
+    if (input.options !== undefined) request.options = input.options;
     try {
       const completion = await llm.complete(
-        input.options === undefined
-          ? { org: input.org, session: input.session, run: input.run, messages: input.messages }
-          : {
-            org: input.org,
-            session: input.session,
-            run: input.run,
-            messages: input.messages,
-            options: input.options,
-          },
+        request,
         { signal, onDelta, onAttempt, onUsage },
       );
       // A provider that ignores its signal still never gets a stale answer delivered.

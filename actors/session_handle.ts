@@ -7,7 +7,6 @@ import type { ChatMessage, Clock, HistoryEntry, LlmOptions, Store } from "./port
 import type { Reply } from "./reply.ts";
 import type { PassivationReason } from "./session_directory.ts";
 import type { sessionMachine, SessionMachineInput } from "./session_machine.ts";
-import type { MessageReceivedEvent } from "./session_types.ts";
 
 /** Someone waiting for a message's outcome. */
 export interface Caller {
@@ -109,16 +108,9 @@ export function startSession(
     callers,
     send(message, messagePolicy, run, caller) {
       callers.set(message.id, caller);
-      const received: MessageReceivedEvent["message"] = {
-        id: message.id,
-        content: message.content,
-        receivedAt: clock.now(),
-      };
-      if (message.context !== undefined) received.context = message.context;
-      if (message.options !== undefined) received.options = message.options;
       actor.send({
         type: "message.received",
-        message: received,
+        message: { ...message, receivedAt: clock.now() },
         policy: messagePolicy,
         run,
       });

@@ -89,6 +89,42 @@ export function checkContent(value: unknown, maxLength: number): string {
 const MAX_TOKENS_LIMIT = 1_000_000;
 
 /**
+ * Check a cap on generated tokens: a whole number from 1 to 1,000,000.
+ *
+ * @example
+ * ```ts
+ * import { checkMaxTokens } from "./validate.ts";
+ *
+ * console.assert(checkMaxTokens("max_tokens", 64, "complete the chat") === 64);
+ * ```
+ */
+export function checkMaxTokens(field: string, value: unknown, action: string): number {
+  return checkInteger(field, value, 1, MAX_TOKENS_LIMIT, action);
+}
+
+/**
+ * Check a sampling temperature: a number from 0 to 2.
+ *
+ * @example
+ * ```ts
+ * import { checkTemperature } from "./validate.ts";
+ *
+ * console.assert(checkTemperature("temperature", 0.7, "complete the chat") === 0.7);
+ * ```
+ */
+export function checkTemperature(field: string, value: unknown, action: string): number {
+  if (typeof value !== "number" || !(value >= 0 && value <= 2)) {
+    throw new InvalidInputError(
+      field,
+      `Cannot ${action}: ${field} must be a number from 0 to 2, current value is ${
+        typeof value === "number" ? value : show(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
  * Check the provider options of a message: `maxTokens` a whole number from 1
  * to 1,000,000, `temperature` a number from 0 to 2, `model` an id of at most
  * 256 characters; any other key is refused (a typo such as `max_tokens` would
@@ -118,18 +154,10 @@ export function checkLlmOptions(value: unknown, action: string): LlmOptions {
     if (field === undefined) continue;
     switch (key) {
       case "maxTokens":
-        options.maxTokens = checkInteger("options.maxTokens", field, 1, MAX_TOKENS_LIMIT, action);
+        options.maxTokens = checkMaxTokens("options.maxTokens", field, action);
         break;
       case "temperature":
-        if (typeof field !== "number" || !(field >= 0 && field <= 2)) {
-          throw new InvalidInputError(
-            "options.temperature",
-            `Cannot ${action}: options.temperature must be a number from 0 to 2, current value is ${
-              typeof field === "number" ? field : show(field)
-            }`,
-          );
-        }
-        options.temperature = field;
+        options.temperature = checkTemperature("options.temperature", field, action);
         break;
       case "model":
         if (typeof field !== "string" || field.trim() === "" || field.length > 256) {

@@ -1,6 +1,7 @@
 // Reads an OpenAI chat completions request: the caller's conversation, its new message, and how to answer.
 
 import { InvalidInputError } from "../../actors/errors.ts";
+import { checkMaxTokens, checkTemperature } from "../../actors/validate.ts";
 import type { ChatMessage, LlmOptions } from "../../actors/ports.ts";
 
 /** What Troupe takes from a `POST /v1/chat/completions` body. */
@@ -90,28 +91,13 @@ function providerOptions(body: Record<string, unknown>): LlmOptions {
   for (const field of ["max_completion_tokens", "max_tokens"]) {
     const value = body[field];
     if (value === undefined || value === null) continue;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 1_000_000) {
-      throw invalid(
-        field,
-        `${field} must be a whole number from 1 to 1000000, current value is ${
-          typeof value === "number" ? value : show(value)
-        }`,
-      );
-    }
+    const maxTokens = checkMaxTokens(field, value, ACTION);
     // The newer name wins when a client sends both.
-    options.maxTokens ??= value;
+    options.maxTokens ??= maxTokens;
   }
   const temperature = body.temperature;
   if (temperature !== undefined && temperature !== null) {
-    if (typeof temperature !== "number" || !(temperature >= 0 && temperature <= 2)) {
-      throw invalid(
-        "temperature",
-        `temperature must be a number from 0 to 2, current value is ${
-          typeof temperature === "number" ? temperature : show(temperature)
-        }`,
-      );
-    }
-    options.temperature = temperature;
+    options.temperature = checkTemperature("temperature", temperature, ACTION);
   }
   return options;
 }
@@ -216,8 +202,11 @@ function streamOptions(value: unknown): boolean {
   return include;
 }
 
+/** What every refusal of this body says it could not do. */
+const ACTION = "complete the chat";
+
 function invalid(field: string, problem: string): InvalidInputError {
-  return new InvalidInputError(field, `Cannot complete the chat: ${problem}`);
+  return new InvalidInputError(field, `Cannot ${ACTION}: ${problem}`);
 }
 
 function show(value: unknown): string {
