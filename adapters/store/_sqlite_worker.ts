@@ -7,11 +7,14 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { CompiledQuery, type DatabaseConnection, type Driver } from "kysely";
 import { localSqliteDialect } from "./_local_sqlite.ts";
-import type {
-  HostMessage,
-  OpenOptions,
-  SerializedError,
-  WorkerMessage,
+import {
+  type HostMessage,
+  type OpenOptions,
+  seal,
+  type Sealed,
+  type SerializedError,
+  unseal,
+  type WorkerMessage,
 } from "./_sqlite_worker_protocol.ts";
 
 let driver: Driver | undefined;
@@ -20,12 +23,13 @@ let connection: DatabaseConnection | undefined;
 let tail: Promise<void> = Promise.resolve();
 
 tail = open(workerData as OpenOptions);
-parentPort!.on("message", (message: HostMessage) => {
+parentPort!.on("message", (sealed: Sealed<HostMessage>) => {
+  const message = unseal(sealed);
   tail = tail.then(() => handle(message));
 });
 
 function post(message: WorkerMessage): void {
-  parentPort!.postMessage(message);
+  parentPort!.postMessage(seal(message));
 }
 
 async function open(options: OpenOptions): Promise<void> {

@@ -9,12 +9,15 @@ import {
 } from "kysely";
 import { Worker } from "node:worker_threads";
 import { checkChunkSize, sqliteDialectOf, SqliteDriverBase } from "./_sqlite_shared.ts";
-import type {
-  HostMessage,
-  OpenOptions,
-  SerializedError,
-  Statement,
-  WorkerMessage,
+import {
+  type HostMessage,
+  type OpenOptions,
+  seal,
+  type Sealed,
+  type SerializedError,
+  type Statement,
+  unseal,
+  type WorkerMessage,
 } from "./_sqlite_worker_protocol.ts";
 import { StoreError } from "./errors.ts";
 
@@ -114,7 +117,8 @@ class SqliteWorker {
     }
     const link = new SqliteWorker(worker);
     const opened = Promise.withResolvers<void>();
-    worker.on("message", (message: WorkerMessage) => {
+    worker.on("message", (sealed: Sealed<WorkerMessage>) => {
+      const message = unseal(sealed);
       switch (message.kind) {
         case "opened":
           opened.resolve();
@@ -172,7 +176,7 @@ class SqliteWorker {
     const waiter = Promise.withResolvers<Answer>();
     try {
       // Structured clone: a parameter it cannot copy (a function, a symbol) throws here.
-      this.#worker.postMessage({ ...request, id } satisfies HostMessage);
+      this.#worker.postMessage(seal({ ...request, id } satisfies HostMessage));
     } catch (error) {
       return Promise.reject(
         new TypeError(
