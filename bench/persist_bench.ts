@@ -1,11 +1,17 @@
 // Rows per second of persister batches (writeEvents of 500) against one write per event, SQLite and
 // PostgreSQL; and events per second end to end, published to JetStream until persisted in SQLite.
 //
-// rows/s = 500 / (time per iteration). The events are whole runs as the
-// session actor emits them (message.received, run.started, usage.recorded,
-// run.completed), so a batch also writes usage rows and upserts run rows.
+// The events are whole runs as the session actor emits them (message.received,
+// run.started, usage.recorded, run.completed): a batch of 500 writes 500 audit
+// rows, 125 usage rows and 125 run rows (a run's start and end fold into one
+// upsert), 750 rows in all; the bench prints that count, taken from the rows
+// a batch really becomes. rows/s = 750 / (time per iteration), events/s =
+// 500 / (time per iteration).
 // The baseline of each group writes the same events one `writeEvents` call
 // (one autocommit transaction) per event: a persister that does not batch.
+// PostgreSQL is written three ways: multi-row VALUES, unnest arrays (the
+// store's default, the fastest when this was written) and COPY through staging
+// tables (`_pg_copy.ts`; COPY has no ON CONFLICT, so redelivery needs them).
 //
 // events/s end to end = E2E_EVENTS / (time per iteration): an iteration
 // publishes that many new events on a NATS bus and ends when its persister
@@ -18,11 +24,23 @@ import type { TroupeEvent } from "../actors/events.ts";
 import { type Persister, startPersister } from "../actors/persister.ts";
 import { natsBus } from "../adapters/bus/nats_bus.ts";
 import { openStore, type SqlStore } from "../adapters/store/mod.ts";
+import { eventRows } from "../adapters/store/_event_rows.ts";
 import { startNatsServer, startPostgres } from "../tests/_harness/mod.ts";
 import { runEvents } from "./_persist_events.ts";
+import { copyWriter } from "./_pg_copy.ts";
 
 const BATCH = 500;
 const batch = () => runEvents(BATCH);
+
+{
+  const rows = eventRows(batch());
+  const total = rows.audit.length + rows.usage.length + rows.runs.length;
+  console.log(
+    `A batch of ${BATCH} events writes ${total} rows (${rows.audit.length} audit, ` +
+      `${rows.usage.length} usage, ${rows.runs.length} run): rows/s = ${total} / time, ` +
+      `events/s = ${BATCH} / time.`,
+  );
+}
 
 /** Bench a write of a fresh batch; making the events is not timed. */
 function timed(write: (events: TroupeEvent[]) => Promise<unknown>) {
@@ -73,6 +91,7 @@ const postgres = await startPostgres();
 const pgUnnest = await openStore(postgres.url, { postgresBulk: "unnest" });
 const pgValues = await openStore(postgres.url, { postgresBulk: "values" });
 const pgSingle = await openStore(postgres.url);
+const pgCopy = copyWriter(postgres.url);
 
 Deno.bench({
   name: "postgres: one writeEvents per event (autocommit), 500 events",
@@ -91,6 +110,12 @@ Deno.bench({
   name: "postgres: writeEvents batch of 500 events, unnest arrays (default)",
   group: "postgres 500 events",
   fn: timed((events) => pgUnnest.writeEvents(events)),
+});
+
+Deno.bench({
+  name: "postgres: batch of 500 events, COPY into staging tables + INSERT ... SELECT",
+  group: "postgres 500 events",
+  fn: timed((events) => pgCopy.writeEvents(events)),
 });
 
 // ------------------------------------------------- End to end over JetStream
