@@ -73,6 +73,22 @@ export const SCHEMAS: Record<string, Schema> = {
           "Your id for the message: sending the same id again answers the first outcome without a second run.",
       },
       policy: ref("Policy"),
+      options: ref("LlmOptions"),
+    },
+  },
+  LlmOptions: {
+    type: "object",
+    additionalProperties: false,
+    description:
+      "Provider options for this message's run; a merged run uses the options of its last message. The model is the server's (TROUPE_LLM_MODEL).",
+    properties: {
+      maxTokens: {
+        type: "integer",
+        minimum: 1,
+        maximum: 1_000_000,
+        description: "Most tokens the reply may have.",
+      },
+      temperature: { type: "number", minimum: 0, maximum: 2, description: "Sampling temperature." },
     },
   },
   Usage: {

@@ -2,6 +2,7 @@
 
 import { InvalidInputError } from "../../actors/errors.ts";
 import type { Policy } from "../../actors/events.ts";
+import type { LlmOptions } from "../../actors/ports.ts";
 import type { SendInput, StreamEvent } from "../../actors/reply.ts";
 import type { Runtime } from "../../actors/runtime.ts";
 import { jsonResponse } from "./_json_response.ts";
@@ -74,13 +75,13 @@ export type Handler = (request: Request) => Promise<Response>;
 const ORG = "default";
 // A session id the limiter counts by: the runtime refuses longer ones anyway.
 const MAX_SESSION_KEY = 128;
-const SEND_FIELDS = ["content", "id", "policy"];
+const SEND_FIELDS = ["content", "id", "policy", "options"];
 
 /**
  * Create the HTTP API as a fetch handler, for `Deno.serve` or for tests
  * that pass a `new Request(...)`.
  *
- * - `POST /v1/sessions/{session}/messages` with `{ content, id?, policy? }`
+ * - `POST /v1/sessions/{session}/messages` with `{ content, id?, policy?, options? }`
  *   answers the Reply as JSON, or, with `Accept: text/event-stream`, a
  *   stream of `delta` events then one `reply` event.
  * - `GET /v1/sessions/{session}/messages?limit&before` answers `{ messages, next }`.
@@ -307,6 +308,15 @@ function sendInput(org: string, session: string, body: Record<string, unknown>):
       );
     }
   }
+  const { options } = body;
+  if (typeof options === "object" && options !== null && "model" in options) {
+    // The operator picks the upstream model (TROUPE_LLM_MODEL and its fallbacks); a caller
+    // choosing one could run up a bill the operator never agreed to.
+    throw new InvalidInputError(
+      "options.model",
+      "Cannot send: options.model cannot be set over HTTP; the server's model is set by TROUPE_LLM_MODEL",
+    );
+  }
   // The runtime checks the values and names the field that is wrong.
   return {
     org,
@@ -314,6 +324,7 @@ function sendInput(org: string, session: string, body: Record<string, unknown>):
     content: body.content as SendInput["content"],
     ...(body.id === undefined ? {} : { id: body.id as string }),
     ...(body.policy === undefined ? {} : { policy: body.policy as Policy }),
+    ...(body.options === undefined ? {} : { options: body.options as LlmOptions }),
   };
 }
 

@@ -327,6 +327,44 @@ Deno.test("bad bodies get 400: invalid JSON, empty, non-object, unknown field, m
   );
 });
 
+Deno.test("POST messages passes options (maxTokens, temperature) to the provider call", async () => {
+  await using t = setup();
+  const path = "/v1/sessions/s1/messages";
+  const response = await t.handler(
+    post(path, { content: "hi", options: { maxTokens: 32, temperature: 0.5 } }),
+  );
+  assertEquals(response.status, 200);
+  assertEquals((await json(response)).status, "completed");
+  assertEquals((await t.handler(post(path, { content: "again" }))).status, 200);
+  assertEquals(t.llm.requests.map((r) => r.options), [
+    { maxTokens: 32, temperature: 0.5 },
+    undefined,
+  ]);
+});
+
+Deno.test("POST messages refuses bad options with 400 naming the field, and never runs them", async () => {
+  await using t = setup();
+  const path = "/v1/sessions/s1/messages";
+  const cases: Array<[unknown, string]> = [
+    ["fast", "options"],
+    [null, "options"],
+    [{ maxTokens: 0 }, "options.maxTokens"],
+    [{ temperature: 3 }, "options.temperature"],
+    [{ max_tokens: 10 }, "options.max_tokens"],
+    // The operator's TROUPE_LLM_MODEL decides the model, not the caller.
+    [{ model: "gpt-4o" }, "options.model"],
+  ];
+  for (const [options, field] of cases) {
+    await assertError(
+      await t.handler(post(path, { content: "hi", options })),
+      400,
+      "invalid_input",
+      field,
+    );
+  }
+  assertEquals(t.llm.requests.length, 0);
+});
+
 Deno.test("a body that is not UTF-8 is invalid_json", async () => {
   await using t = setup();
   const request = new Request(`${BASE}/v1/sessions/s1/messages`, {
