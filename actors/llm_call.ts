@@ -102,11 +102,14 @@ function llmCall(deps: LlmCallDeps) {
     const sink = deltaSink(input);
     let firstAt: number | null = null;
     let streamedChars = 0;
-    const onDelta = (text: string) => {
+    // Only a run whose caller streams asks for deltas: without `onDelta` a provider may answer
+    // in one piece (openAiCompatible then asks its upstream for one JSON body, not a stream),
+    // and the run's usage then has no time to first token.
+    const onDelta = sink === undefined ? undefined : (text: string) => {
       if (signal.aborted) return;
       if (firstAt === null) firstAt = clock.now();
       streamedChars += text.length;
-      sink?.(text);
+      sink(text);
     };
     const record = (status: "completed" | "cancelled" | "failed", usage: Usage, model: string) => {
       publish(input.org, input.session, {
@@ -142,7 +145,9 @@ function llmCall(deps: LlmCallDeps) {
     try {
       const completion = await llm.complete(
         request,
-        { signal, onDelta, onAttempt, onUsage },
+        onDelta === undefined
+          ? { signal, onAttempt, onUsage }
+          : { signal, onDelta, onAttempt, onUsage },
       );
       // A provider that ignores its signal still never gets a stale answer delivered.
       if (signal.aborted) throw signal.reason;

@@ -83,7 +83,10 @@ function tokensOf(text: string): string[] {
  * A deterministic LLM provider: no network, configurable latency and
  * streaming speed, and a reply that reveals what it was asked (the last user
  * turn, verbatim). Aborting the signal stops the call at once. Usage counts
- * one token per four characters and is reported as the upstream would.
+ * one token per four characters and is reported as the upstream would; like
+ * `openAiCompatible`, it gives `onUsage` what each call cost: the reported
+ * usage when it answers, or, when it is aborted, an estimate of the prompt
+ * and the text generated so far (whether or not `onDelta` took it).
  *
  * @example
  * ```ts
@@ -125,7 +128,10 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
     requests.push(request);
     // Trim in halves so that keeping the log costs O(1) a call on average.
     if (requests.length >= 2 * REQUEST_LOG_LIMIT) requests.splice(0, REQUEST_LOG_LIMIT);
-    const { signal, onDelta } = call;
+    const { signal, onDelta, onUsage } = call;
+    const input = request.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+    // What it generated so far, deltas taken or not: a cancelled call reports it as spent.
+    let produced = "";
     try {
       const latency = typeof latencyMs === "function" ? latencyMs(request) : latencyMs;
       if (latency > 0) await sleep(clock, latency, signal);
@@ -137,6 +143,7 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
       }
       const text = reply(request);
       if (tokensPerSecond === Infinity) {
+        produced = text;
         if (text !== "") onDelta?.(text);
       } else {
         const gap = 1000 / tokensPerSecond;
@@ -144,19 +151,24 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
         for (const token of tokensOf(text)) {
           if (!first) await sleep(clock, gap, signal);
           first = false;
+          produced += token;
           onDelta?.(token);
         }
       }
-      const input = request.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
       stats.completed++;
-      return {
-        text,
-        usage: usageOf(input, estimateTokens(text), "reported"),
-        finishReason: "stop",
-        model: request.options?.model ?? model,
-      };
+      const usage = usageOf(input, estimateTokens(text), "reported");
+      const answered = request.options?.model ?? model;
+      onUsage?.(usage, answered);
+      return { text, usage, finishReason: "stop", model: answered };
     } catch (error) {
-      if (signal.aborted) stats.aborted++;
+      if (signal.aborted) {
+        stats.aborted++;
+        // As an upstream's provider does: the prompt was read and `produced` generated.
+        onUsage?.(
+          usageOf(input, estimateTokens(produced), "estimated"),
+          request.options?.model ?? model,
+        );
+      }
       throw error;
     } finally {
       stats.inFlight--;

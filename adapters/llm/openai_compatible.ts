@@ -36,7 +36,11 @@ export interface OpenAiCompatibleOptions {
   headers?: Record<string, string>;
   /** Time one attempt may take, from the request to the end of the reply, in ms. @default {600000} as OpenAI's own SDK */
   timeoutMs?: number;
-  /** Ask for a stream of server-sent events (with the usage chunk) rather than one JSON body. @default {true} */
+  /**
+   * Ask for a stream of server-sent events (with the usage chunk) when the
+   * caller takes deltas (`onDelta`); a call without `onDelta`, or any call
+   * when this is `false`, asks for one JSON body. @default {true}
+   */
   stream?: boolean;
   /** The provider name in usage records and attempt reports. @default {"openai-compatible"} */
   name?: string;
@@ -71,9 +75,11 @@ class AttemptTimeout extends Error {}
  * An LLM provider for the OpenAI chat completions protocol (OpenAI, vLLM,
  * llama.cpp server, Ollama, LiteLLM, OpenRouter ...). It sends `POST
  * {baseUrl}/chat/completions` with `X-Request-Id` (the request's `request`
- * id, or a fresh one), streams by default with `stream_options.include_usage`,
- * passes each content delta to `onDelta` as it arrives (a non-streamed reply
- * arrives as one delta), and reports its one attempt to `onAttempt`. It runs
+ * id, or a fresh one), streams with `stream_options.include_usage` when the
+ * caller passes `onDelta` (and gives it each content delta as it arrives; a
+ * non-streamed reply arrives as one delta), asks for one JSON body otherwise
+ * (reading a stream of small chunks costs several times as much), and
+ * reports its one attempt to `onAttempt`. It runs
  * in a Web Worker as well as on the main thread (it needs only `fetch`,
  * `AbortController`, `TextDecoder` and timers).
  *
@@ -129,10 +135,10 @@ export function openAiCompatible(options: OpenAiCompatibleOptions): OpenAiCompat
   const redact = redactor([apiKey, ...secretHeaders.map(([, value]) => value)]);
   const baseHeaders: Record<string, string> = {
     "content-type": "application/json",
-    accept: stream ? "text/event-stream, application/json" : "application/json",
     ...headers,
   };
   if (apiKey !== undefined && apiKey !== "") baseHeaders.authorization = `Bearer ${apiKey}`;
+  const acceptStream = "text/event-stream, application/json";
   const nextId = idGenerator({ now: Date.now });
 
   async function complete(request: LlmRequest, call: LlmCallOptions): Promise<OpenAiCompletion> {
@@ -167,10 +173,15 @@ export function openAiCompatible(options: OpenAiCompatibleOptions): OpenAiCompat
     let reader: ReturnType<typeof replyReader> | undefined;
     let callerError: { error: unknown } | undefined;
     try {
+      const streaming = stream && onDelta !== undefined;
       const response = await fetchImpl(url, {
         method: "POST",
-        headers: { ...baseHeaders, "x-request-id": id },
-        body: JSON.stringify(chatBody(request, model, stream)),
+        headers: {
+          accept: streaming ? acceptStream : "application/json",
+          ...baseHeaders,
+          "x-request-id": id,
+        },
+        body: JSON.stringify(chatBody(request, model, streaming)),
         signal: controller.signal,
       });
       status = response.status;

@@ -509,3 +509,29 @@ Deno.test("a saturated bus makes the runtime refuse new messages instead of losi
     "the refused message never entered the session",
   );
 });
+
+Deno.test("a provider is asked for deltas only by runs whose caller streams", async () => {
+  const inner = mockLlm();
+  const askedForDeltas: boolean[] = [];
+  const llm: LlmProvider = {
+    name: "recording",
+    complete(request, call) {
+      askedForDeltas.push(call.onDelta !== undefined);
+      return inner.complete(request, call);
+    },
+  };
+  const events: TroupeEvent[] = [];
+  await using runtime = createRuntime({ llm });
+  runtime.subscribe((event) => events.push(event));
+  assertEquals((await runtime.send({ session: "s", content: "whole" })).text, "whole");
+  const deltas: string[] = [];
+  for await (const event of runtime.stream({ session: "s", content: "in pieces" })) {
+    if (event.type === "delta") deltas.push(event.text);
+  }
+  assertEquals(deltas.join(""), "in pieces");
+  assertEquals(askedForDeltas, [false, true]);
+  await runtime.close();
+  // A run nobody streamed has no time to first token; a streamed one has.
+  const ttft = events.filter((e) => e.type === "usage.recorded").map((e) => e.ttftMs !== null);
+  assertEquals(ttft, [false, true]);
+});

@@ -68,6 +68,15 @@ export function runLlmProviderContract(options: LlmProviderContractOptions): voi
     assert.ok(completion.model !== "");
   });
 
+  Deno.test(`${name}: without onDelta it answers the same text in one piece`, async () => {
+    await using under = await create("answer");
+    const completion = await under.provider.complete(REQUEST, {
+      signal: new AbortController().signal,
+    });
+    assert.equal(completion.text, "the quick brown fox");
+    assertUsage(completion.usage);
+  });
+
   Deno.test(`${name}: a signal aborted before the call rejects with its reason`, async () => {
     await using under = await create("answer");
     const controller = new AbortController();

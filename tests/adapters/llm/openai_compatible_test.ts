@@ -316,3 +316,31 @@ Deno.test("an error thrown by the caller's onDelta comes back as it is, not as a
   );
   await eventually("the upstream to see the stream cancelled", () => upstream.stats().aborts === 1);
 });
+
+Deno.test("asks its upstream for a stream only when the caller takes deltas", async () => {
+  await using upstream = startMockUpstream();
+  const asked: Array<{ stream: unknown; accept: string | null }> = [];
+  const llm = openAiCompatible({
+    baseUrl: upstream.url,
+    model: "mock-model",
+    fetch: async (input, init) => {
+      const body = JSON.parse(String(init?.body));
+      asked.push({ stream: body.stream, accept: new Headers(init?.headers).get("accept") });
+      return await fetch(input, init);
+    },
+  });
+  const signal = new AbortController().signal;
+  const deltas: string[] = [];
+  const streamed = await llm.complete(REQUEST, { signal, onDelta: (text) => deltas.push(text) });
+  const whole = await llm.complete(REQUEST, { signal });
+  assert.deepEqual(asked, [
+    { stream: true, accept: "text/event-stream, application/json" },
+    { stream: false, accept: "application/json" },
+  ]);
+  assert.equal(deltas.join(""), REPLY);
+  for (const completion of [streamed, whole]) {
+    assert.equal(completion.text, REPLY);
+    assert.equal(completion.usage.source, "reported");
+  }
+  assert.equal(upstream.stats().completed, 2);
+});
