@@ -1,6 +1,6 @@
 // Group commit of history appends: every append that arrives while a group is written goes in the next one.
 
-import { type CompiledQuery, type Kysely, sql } from "kysely";
+import { CompiledQuery, type Kysely, sql } from "kysely";
 import { setImmediate } from "node:timers";
 import type { HistoryEntry } from "../../actors/ports.ts";
 import type { Database } from "./schema.ts";
@@ -40,7 +40,7 @@ const SESSION_COLUMNS = 4;
  * appends of that turn join it); appends that arrive while a group is being
  * written wait for it and then go together in the next group. Under load the
  * groups grow by themselves; a lone append waits for no clock. Each group is
- * one transaction of two statements (`historyStatements`) handed to
+ * one transaction of two statements (`historyStatementMaker`) handed to
  * `runTransaction` in one step: on a SQLite file one message to its worker,
  * so the connection is never held across round trips. Appends of one session
  * keep their order. If a group fails, each of its appends is tried alone, so
@@ -55,9 +55,9 @@ export function historyWriter(
   let queue: Pending[] = [];
   let scheduled = false;
   let writing: Promise<void> = Promise.resolve();
+  const statements = historyStatementMaker(db, maxParameters);
 
-  const write = (appends: SessionAppend[]) =>
-    runTransaction(historyStatements(db, appends, maxParameters));
+  const write = (appends: SessionAppend[]) => runTransaction(statements(appends));
 
   async function flush(): Promise<void> {
     scheduled = false;
@@ -112,70 +112,112 @@ function sessionAppends(group: Pending[]): SessionAppend[] {
   return [...sessions.values()];
 }
 
+/** How many compiled statement shapes (a statement and its row count) a writer keeps. */
+const SHAPE_CACHE_SIZE = 64;
+
 /**
- * The statements that append `appends` to history, to run in one
- * transaction: an upsert of the `sessions` rows first (on PostgreSQL it locks
- * them until commit, so two writers of one session take turns), then inserts
- * of the `messages` rows that number each row on from its session's last
- * `seq` in the statement itself (`INSERT ... SELECT` over a `VALUES` list;
- * both SQLite and PostgreSQL read the table as it was before the statement).
- * No statement needs another's result, so the whole append runs in one step.
+ * Makes the function that gives the statements appending `appends` to
+ * history, to run in one transaction: an upsert of the `sessions` rows first
+ * (on PostgreSQL it locks them until commit, so two writers of one session
+ * take turns), then inserts of the `messages` rows that number each row on
+ * from its session's last `seq` in the statement itself (`INSERT ... SELECT`
+ * over a `VALUES` list; both SQLite and PostgreSQL read the table as it was
+ * before the statement). No statement needs another's result, so the whole
+ * append runs in one step.
+ *
+ * Kysely builds each statement once per row count; later groups of that
+ * size only bind new parameters (building and compiling the query tree was
+ * about a tenth of the server's time under a load of new sessions).
  */
-export function historyStatements(
+export function historyStatementMaker(
   db: Kysely<Database>,
-  appends: readonly SessionAppend[],
   maxParameters: number,
-): CompiledQuery[] {
-  const queries: CompiledQuery[] = [];
+): (appends: readonly SessionAppend[]) => CompiledQuery[] {
+  const shapes = new Map<string, string>();
+  const shape = (kind: "sessions" | "messages", count: number): string => {
+    const key = `${kind}:${count}`;
+    const cached = shapes.get(key);
+    if (cached !== undefined) {
+      // Re-inserted so that the first key is the least recently used one.
+      shapes.delete(key);
+      shapes.set(key, cached);
+      return cached;
+    }
+    const text = kind === "sessions" ? upsertSessions(db, count).sql : insertMessages(db, count);
+    if (shapes.size >= SHAPE_CACHE_SIZE) shapes.delete(shapes.keys().next().value!);
+    shapes.set(key, text);
+    return text;
+  };
   const perUpsert = Math.max(1, Math.floor(maxParameters / SESSION_COLUMNS));
-  for (let start = 0; start < appends.length; start += perUpsert) {
-    const chunk = appends.slice(start, start + perUpsert);
-    queries.push(
-      db.insertInto("sessions")
-        .values(chunk.map(({ org, session, entries }) => ({
+  const perInsert = Math.max(1, Math.floor(maxParameters / MESSAGE_COLUMNS));
+
+  return (appends) => {
+    const queries: CompiledQuery[] = [];
+    for (let start = 0; start < appends.length; start += perUpsert) {
+      const chunk = appends.slice(start, start + perUpsert);
+      const parameters: unknown[] = [];
+      for (const { org, session, entries } of chunk) {
+        parameters.push(org, session, entries[0]!.ts, entries.at(-1)!.ts);
+      }
+      queries.push(CompiledQuery.raw(shape("sessions", chunk.length), parameters));
+    }
+    let parameters: unknown[] = [];
+    // Each statement numbers a session's rows 1, 2, ... after the rows earlier statements stored.
+    let offsets = new Map<string, number>();
+    const insert = () => {
+      const count = parameters.length / MESSAGE_COLUMNS;
+      queries.push(CompiledQuery.raw(shape("messages", count), parameters));
+      parameters = [];
+      offsets = new Map();
+    };
+    for (const { org, session, entries } of appends) {
+      const key = `${org}\u0000${session}`;
+      for (const entry of entries) {
+        const offset = (offsets.get(key) ?? 0) + 1;
+        offsets.set(key, offset);
+        const answered = entry.answered === undefined ? null : JSON.stringify(entry.answered);
+        parameters.push(
           org,
           session,
-          created_at: entries[0]!.ts,
-          last_seen_at: entries.at(-1)!.ts,
-        })))
-        .onConflict((oc) =>
-          oc.columns(["org", "session"]).doUpdateSet((eb) => ({
-            last_seen_at: eb.ref("excluded.last_seen_at"),
-          }))
-        ).compile(),
-    );
-  }
-  const perInsert = Math.max(1, Math.floor(maxParameters / MESSAGE_COLUMNS));
-  let rows: ReturnType<typeof sql>[] = [];
-  // Each statement numbers a session's rows 1, 2, ... after the rows earlier statements stored.
-  let offsets = new Map<string, number>();
-  const insert = () => {
-    queries.push(insertMessages(rows).compile(db));
-    rows = [];
-    offsets = new Map();
-  };
-  for (const { org, session, entries } of appends) {
-    const key = `${org}\u0000${session}`;
-    for (const entry of entries) {
-      const offset = (offsets.get(key) ?? 0) + 1;
-      offsets.set(key, offset);
-      const answered = entry.answered === undefined ? null : JSON.stringify(entry.answered);
-      rows.push(
-        sql`(${org}, ${session}, cast(${offset} as integer), ${entry.id}, ${entry.role}, ${entry.content}, cast(${entry.ts} as bigint), ${answered})`,
-      );
-      if (rows.length === perInsert) insert();
+          offset,
+          entry.id,
+          entry.role,
+          entry.content,
+          entry.ts,
+          answered,
+        );
+        if (parameters.length === perInsert * MESSAGE_COLUMNS) insert();
+      }
     }
-  }
-  if (rows.length > 0) insert();
-  return queries;
+    if (parameters.length > 0) insert();
+    return queries;
+  };
 }
 
-/** `INSERT ... SELECT` of message rows, each `seq` its session's last one plus the row's offset. */
-function insertMessages(rows: ReturnType<typeof sql>[]) {
+/** The sessions upsert of `count` rows; its parameters are each row's org, session, created_at, last_seen_at. */
+function upsertSessions(db: Kysely<Database>, count: number): CompiledQuery {
+  const row = { org: "", session: "", created_at: 0, last_seen_at: 0 };
+  return db.insertInto("sessions")
+    .values(Array.from({ length: count }, () => row))
+    .onConflict((oc) =>
+      oc.columns(["org", "session"]).doUpdateSet((eb) => ({
+        last_seen_at: eb.ref("excluded.last_seen_at"),
+      }))
+    ).compile();
+}
+
+/**
+ * The SQL of an `INSERT ... SELECT` of `count` message rows, each `seq` its
+ * session's last one plus the row's offset; its parameters are each row's
+ * org, session, offset, id, role, content, ts, answered.
+ */
+function insertMessages(db: Kysely<Database>, count: number): string {
+  const row =
+    sql`(${null}, ${null}, cast(${null} as integer), ${null}, ${null}, ${null}, cast(${null} as bigint), ${null})`;
   // A VALUES list's columns are column1, column2, ... in both SQLite and PostgreSQL.
   return sql`insert into messages (org, session, seq, id, role, content, ts, answered)
 select v.column1, v.column2,
   coalesce((select max(m.seq) from messages as m where m.org = v.column1 and m.session = v.column2), 0) + v.column3,
   v.column4, v.column5, v.column6, v.column7, v.column8
-from (values ${sql.join(rows)}) as v`;
+from (values ${sql.join(Array.from({ length: count }, () => row))}) as v`.compile(db).sql;
 }
