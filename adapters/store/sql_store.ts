@@ -1,6 +1,6 @@
 // The SQL store over Kysely: session history and event batches, on SQLite or PostgreSQL.
 
-import type { CompiledQuery, Kysely } from "kysely";
+import { CompiledQuery, type Kysely } from "kysely";
 import type { TroupeEvent } from "../../actors/events.ts";
 import type {
   DeadLetter,
@@ -186,6 +186,9 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     if (closed) throw new StoreError("closed", `Cannot ${action}: the store is closed`);
   }
 
+  // Compiled once: each activation reads a page, and building the query cost more than its trip.
+  const historyPage = historyPageSql(db);
+
   async function readHistory(
     org: string,
     session: string,
@@ -195,12 +198,12 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     const { limit, before } = query;
     checkPageLimit(limit, "read history");
     const end = before === undefined ? undefined : decodeSeq(before);
-    let select = db.selectFrom("messages")
-      .select(["seq", "id", "role", "content", "ts", "answered"])
-      .where("org", "=", org).where("session", "=", session);
-    if (end !== undefined) select = select.where("seq", "<", end);
     // One extra row says whether an older page exists.
-    const rows = await select.orderBy("seq", "desc").limit(limit + 1).execute();
+    const { rows } = await db.executeQuery<HistoryRow>(
+      end === undefined
+        ? CompiledQuery.raw(historyPage.first, [org, session, limit + 1])
+        : CompiledQuery.raw(historyPage.older, [org, session, end, limit + 1]),
+    );
     const page = rows.slice(0, limit).reverse();
     const boundary = page[0]?.seq ?? end ?? Number(rows[0]?.seq ?? 0) + 1;
     return {
@@ -304,7 +307,24 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
   };
 }
 
-function toEntry(row: Omit<MessagesTable, "org" | "session">): HistoryEntry {
+type HistoryRow = Omit<MessagesTable, "org" | "session">;
+
+/**
+ * The SQL of a history page: the newest rows of a session (parameters org,
+ * session, limit), or those before a seq (org, session, seq, limit).
+ */
+function historyPageSql(db: Kysely<Database>): { first: string; older: string } {
+  const page = (older: boolean) => {
+    let select = db.selectFrom("messages")
+      .select(["seq", "id", "role", "content", "ts", "answered"])
+      .where("org", "=", "").where("session", "=", "");
+    if (older) select = select.where("seq", "<", 0);
+    return select.orderBy("seq", "desc").limit(1).compile().sql;
+  };
+  return { first: page(false), older: page(true) };
+}
+
+function toEntry(row: HistoryRow): HistoryEntry {
   const entry: HistoryEntry = {
     id: row.id,
     role: row.role as HistoryEntry["role"],
