@@ -34,6 +34,14 @@ export interface PersisterOptions {
    */
   batchSize?: number;
   /**
+   * The most events one write takes, at least `batchSize`: after a slow
+   * write, the events that came in meanwhile go in one transaction, up to
+   * this many, rather than in `batchSize` pieces each paying a whole write.
+   *
+   * @default {4 * batchSize}
+   */
+  maxBatchSize?: number;
+  /**
    * Write a partial batch once its oldest event has waited this long, in ms.
    *
    * @default {50}
@@ -185,6 +193,7 @@ export function startPersister(options: PersisterOptions): Persister {
     store,
     group = "persisters",
     batchSize = 500,
+    maxBatchSize = 4 * batchSize,
     maxAgeMs = 50,
     maxBuffered = 5_000,
     minBackoffMs = 50,
@@ -211,6 +220,7 @@ export function startPersister(options: PersisterOptions): Persister {
     );
   }
   checkCount("batchSize", batchSize, 1);
+  checkCount("maxBatchSize", maxBatchSize, batchSize);
   checkCount("maxAgeMs", maxAgeMs, 0);
   checkCount("maxBuffered", maxBuffered, batchSize);
   checkCount("minBackoffMs", minBackoffMs, 1);
@@ -224,6 +234,7 @@ export function startPersister(options: PersisterOptions): Persister {
       now: () => clock.now(),
       random,
       batchSize,
+      maxBatchSize,
       maxAgeMs,
       maxBuffered,
       minBackoffMs,

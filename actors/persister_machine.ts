@@ -15,6 +15,13 @@ export interface PersisterMachineInput {
   random: () => number;
   /** Write as soon as this many deliveries are buffered. */
   batchSize: number;
+  /**
+   * The most deliveries one write takes (at least `batchSize`): when more are
+   * buffered because the last write took long, the next write takes up to
+   * this many, so the fixed cost of a write is shared by more events exactly
+   * when writes fall behind. `batchSize` when absent.
+   */
+  maxBatchSize?: number;
   /** Write a partial batch once its first delivery has waited this long, in ms. */
   maxAgeMs: number;
   /** Ask the puller to pause once this many deliveries are held (buffered or being written). */
@@ -94,8 +101,8 @@ function held(context: PersisterContext, buffered = context.buffer.length): numb
  * what is held) and the final `stopped`.
  *
  * A batch is written when `batchSize` deliveries are buffered or when the
- * oldest has waited `maxAgeMs`. Deliveries keep arriving while a batch is
- * written. Backpressure: once `maxBuffered` deliveries are held the context
+ * oldest has waited `maxAgeMs`; it takes up to `maxBatchSize` of them.
+ * Deliveries keep arriving while a batch is written. Backpressure: once `maxBuffered` deliveries are held the context
  * flag `paused` turns on and `persister.paused` is emitted; the puller must
  * stop pulling until `persister.resumed`. The default `write` actor is
  * {@linkcode writeBatch} on the input's store; tests replace it with
@@ -163,11 +170,12 @@ export const persisterMachine = setup({
         enqueue.emit({ type: "persister.paused", buffered: held(context, buffer.length) });
       }
     }),
-    /** Move up to `batchSize` buffered deliveries into the batch to write. */
+    /** Move up to `maxBatchSize` buffered deliveries into the batch to write. */
     takeBatch: assign(({ context }) => {
-      const rest = context.buffer.slice(context.batchSize);
+      const most = Math.max(context.batchSize, context.maxBatchSize ?? context.batchSize);
+      const rest = context.buffer.slice(most);
       return {
-        batch: context.buffer.slice(0, context.batchSize),
+        batch: context.buffer.slice(0, most),
         buffer: rest,
         // The rest arrived after the oldest: its timer fires no later than theirs would.
         oldestAt: rest.length > 0 ? context.oldestAt : null,

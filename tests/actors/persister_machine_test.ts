@@ -144,6 +144,26 @@ Deno.test("a full batch is written at once; the rest waits for the next batch", 
   actor.stop();
 });
 
+Deno.test("deliveries that pile up during a slow write go in the next one, up to maxBatchSize", async () => {
+  const writes: PendingWrite[] = [];
+  const { actor, clock, send } = start({ writes, batchSize: 2, maxBatchSize: 5 });
+  send(probe(event("a")), probe(event("b")));
+  await clock.settle();
+  for (const id of ["c", "d", "e", "f", "g", "h", "i"]) send(probe(event(id)));
+  await clock.settle();
+  assertEquals(writes.map((w) => ids(w.deliveries)), [["a", "b"]]);
+  writes[0]!.finish();
+  await clock.settle();
+  assertEquals(ids(writes[1]!.deliveries), ["c", "d", "e", "f", "g"]);
+  writes[1]!.finish();
+  await clock.settle();
+  assertEquals(ids(writes[2]!.deliveries), ["h", "i"]);
+  writes[2]!.finish();
+  await clock.settle();
+  assertEquals(actor.getSnapshot().context.written, 9);
+  actor.stop();
+});
+
 Deno.test("a partial batch is written once its oldest delivery is maxAgeMs old", async () => {
   const writes: PendingWrite[] = [];
   const { actor, clock, send } = start({ writes, batchSize: 10, maxAgeMs: 50 });

@@ -189,6 +189,10 @@ Deno.test("startPersister refuses bad options with a message naming the option",
     () => startPersister({ ...options, batchSize: 10, maxBuffered: 5 }),
     /maxBuffered must be an integer of at least 10, current value is 5/,
   );
+  throws(
+    () => startPersister({ ...options, batchSize: 10, maxBatchSize: 5 }),
+    /maxBatchSize must be an integer of at least 10, current value is 5/,
+  );
   throws(() => startPersister({ ...options, minBackoffMs: 100, maxBackoffMs: 10 }), RangeError);
   throws(() => startPersister({ ...options, group: "" }), /group must be a non-empty string/);
   const { consume: _, ...withoutConsume } = fakeBus();
