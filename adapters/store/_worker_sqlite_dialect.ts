@@ -69,6 +69,7 @@ export function workerSqliteDialect(options: WorkerSqliteOptions): WorkerSqliteD
       }
       return driver.runTransaction(queries);
     },
+    terminateWorker: () => driver?.terminateWorker() ?? Promise.resolve(),
   };
 }
 
@@ -80,6 +81,12 @@ export interface WorkerSqliteDialect extends Dialect {
    * answers each statement's affected rows.
    */
   runTransaction(queries: readonly CompiledQuery[]): Promise<Array<{ numAffectedRows: bigint }>>;
+  /**
+   * Stops the worker as a crash would: the queries it holds fail and its open
+   * transaction is gone with its connection; the next query starts a new
+   * worker. For fault tests.
+   */
+  terminateWorker(): Promise<void>;
 }
 
 type Request =
@@ -191,6 +198,11 @@ class SqliteWorker {
     return waiter.promise;
   }
 
+  /** Stops the thread at once, as a crash would; its `exit` fails what it held. */
+  async terminate(): Promise<void> {
+    await this.#worker.terminate();
+  }
+
   /** Closes the database and stops the worker. */
   async close(): Promise<void> {
     try {
@@ -224,7 +236,13 @@ class WorkerSqliteDriver extends SqliteDriverBase implements Driver {
   #worker: SqliteWorker | undefined;
   #opening: Promise<SqliteWorker> | undefined;
   #destroyed = false;
-  #connection = new WorkerSqliteConnection(() => this.#live());
+  // The worker a transaction began on: its statements, commit and rollback go there and
+  // nowhere else. If it dies, the transaction died with its connection; a statement of it run
+  // on a new worker would commit on its own.
+  #pinned: SqliteWorker | undefined;
+  #connection = new WorkerSqliteConnection(() =>
+    this.#pinned === undefined ? this.#live() : Promise.resolve(this.#pinned)
+  );
 
   constructor(options: WorkerSqliteOptions) {
     super();
@@ -254,6 +272,11 @@ class WorkerSqliteDriver extends SqliteDriverBase implements Driver {
     );
   }
 
+  /** Stops the current worker as a crash would (see `WorkerSqliteDialect.terminateWorker`). */
+  async terminateWorker(): Promise<void> {
+    await this.#worker?.terminate();
+  }
+
   async acquireConnection(): Promise<DatabaseConnection> {
     // One connection: wait until whoever holds it releases it.
     await this.mutex.lock();
@@ -276,16 +299,31 @@ class WorkerSqliteDriver extends SqliteDriverBase implements Driver {
   }
 
   async beginTransaction(): Promise<void> {
-    await (await this.#live()).request({ kind: "begin" });
+    const worker = await this.#live();
+    await worker.request({ kind: "begin" });
+    this.#pinned = worker;
   }
 
   async commitTransaction(): Promise<void> {
     // The worker commits, then waits for a checkpoint when the WAL has grown too long.
-    await (await this.#live()).request({ kind: "commit" });
+    // A commit that fails leaves the pin for the rollback Kysely sends next.
+    await this.#transactionWorker("commit").request({ kind: "commit" });
+    this.#pinned = undefined;
   }
 
   async rollbackTransaction(): Promise<void> {
-    await (await this.#live()).request({ kind: "rollback" });
+    const worker = this.#transactionWorker("roll back");
+    this.#pinned = undefined;
+    // A dead worker's transaction was rolled back with its connection; its error is the cause.
+    if (worker.failed) return;
+    await worker.request({ kind: "rollback" });
+  }
+
+  #transactionWorker(action: string): SqliteWorker {
+    if (this.#pinned === undefined) {
+      throw new StoreError("closed", `Cannot ${action}: no transaction is open`);
+    }
+    return this.#pinned;
   }
 
   async destroy(): Promise<void> {

@@ -188,3 +188,19 @@ Deno.test("openStore refuses an unknown sqliteThread, naming the option", async 
       error instanceof TypeError && /sqliteThread must be "worker" or "main"/.test(error.message),
   );
 });
+
+Deno.test("a worker that dies fails what it held, loses its open transaction, and the next query starts a new one", async () => {
+  await using t = await tempDb();
+  await t.db.insertInto("items").values({ id: 1, name: "kept", data: null }).execute();
+  const crashed = t.db.transaction().execute(async (trx) => {
+    await trx.insertInto("items").values({ id: 2, name: "lost", data: null }).execute();
+    await t.dialect.terminateWorker();
+    await trx.insertInto("items").values({ id: 3, name: "never", data: null }).execute();
+  });
+  await assert.rejects(crashed, /SQLite worker exited/);
+  // A new worker on the same file: the committed row is there, the dead transaction's is not.
+  const names = await t.db.selectFrom("items").select("name").orderBy("id").execute();
+  assert.deepEqual(names, [{ name: "kept" }]);
+  await t.db.insertInto("items").values({ id: 4, name: "after", data: null }).execute();
+  assert.equal((await t.db.selectFrom("items").select("id").execute()).length, 2);
+});
