@@ -4,6 +4,7 @@ import { CompiledQuery, type Kysely, sql } from "kysely";
 import { setImmediate } from "node:timers";
 import type { HistoryEntry } from "../../actors/ports.ts";
 import type { Database } from "./schema.ts";
+import { shapeCache } from "./_shape_cache.ts";
 
 /** Runs compiled statements in one transaction, in order (one message to a SQLite worker). */
 export type RunTransaction = (queries: readonly CompiledQuery[]) => Promise<unknown>;
@@ -133,21 +134,12 @@ export function historyStatementMaker(
   db: Kysely<Database>,
   maxParameters: number,
 ): (appends: readonly SessionAppend[]) => CompiledQuery[] {
-  const shapes = new Map<string, string>();
-  const shape = (kind: "sessions" | "messages", count: number): string => {
-    const key = `${kind}:${count}`;
-    const cached = shapes.get(key);
-    if (cached !== undefined) {
-      // Re-inserted so that the first key is the least recently used one.
-      shapes.delete(key);
-      shapes.set(key, cached);
-      return cached;
-    }
-    const text = kind === "sessions" ? upsertSessions(db, count).sql : insertMessages(db, count);
-    if (shapes.size >= SHAPE_CACHE_SIZE) shapes.delete(shapes.keys().next().value!);
-    shapes.set(key, text);
-    return text;
-  };
+  const sqlOf = shapeCache(SHAPE_CACHE_SIZE);
+  const shape = (kind: "sessions" | "messages", count: number): string =>
+    sqlOf(
+      `${kind}:${count}`,
+      () => kind === "sessions" ? upsertSessions(db, count).sql : insertMessages(db, count),
+    );
   const perUpsert = Math.max(1, Math.floor(maxParameters / SESSION_COLUMNS));
   const perInsert = Math.max(1, Math.floor(maxParameters / MESSAGE_COLUMNS));
 

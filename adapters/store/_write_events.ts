@@ -3,6 +3,7 @@
 import { type Compilable, CompiledQuery, type Kysely, type RawBuilder, sql } from "kysely";
 import type { EventRows } from "./_event_rows.ts";
 import type { AuditEventsTable, Database, RunsTable, UsageEventsTable } from "./schema.ts";
+import { shapeCache } from "./_shape_cache.ts";
 
 /** How a batch is written. */
 export interface WritePlan {
@@ -134,18 +135,14 @@ export type EventWriter = (db: Kysely<Database>, rows: EventRows) => EventWrite;
  * sizes are.
  */
 export function eventWriter(plan: WritePlan): EventWriter {
-  const shapes = new Map<string, string>();
+  const sqlOf = shapeCache(SHAPE_CACHE_SIZE);
 
   /** The SQL text of `table`'s insert for `count` rows (`0`: the unnest form). */
   function shape(db: Kysely<Database>, name: string, table: TableWrite, count: number): string {
-    const key = `${name}:${count}`;
-    const cached = shapes.get(key);
-    if (cached !== undefined) {
-      // Re-inserted so that the first key is the least recently used one.
-      shapes.delete(key);
-      shapes.set(key, cached);
-      return cached;
-    }
+    return sqlOf(`${name}:${count}`, () => build(db, table, count));
+  }
+
+  function build(db: Kysely<Database>, table: TableWrite, count: number): string {
     const columns = Object.keys(table.types);
     const source = count === 0
       ? sql`select * from unnest(${
@@ -156,10 +153,7 @@ export function eventWriter(plan: WritePlan): EventWriter {
           Array.from({ length: count }, () => sql`(${sql.join(columns.map(() => null))})`),
         )
       }`;
-    const text = table.build(db, source).compile().sql;
-    if (shapes.size >= SHAPE_CACHE_SIZE) shapes.delete(shapes.keys().next().value!);
-    shapes.set(key, text);
-    return text;
+    return table.build(db, source).compile().sql;
   }
 
   /** The statements that write `rows` of `table`. */
