@@ -102,7 +102,8 @@ function held(context: PersisterContext, buffered = context.buffer.length): numb
  *
  * A batch is written when `batchSize` deliveries are buffered or when the
  * oldest has waited `maxAgeMs`; it takes up to `maxBatchSize` of them.
- * Deliveries keep arriving while a batch is written. Backpressure: once `maxBuffered` deliveries are held the context
+ * Deliveries keep arriving while a batch is written. Backpressure: once
+ * `maxBuffered` deliveries are held the context
  * flag `paused` turns on and `persister.paused` is emitted; the puller must
  * stop pulling until `persister.resumed`. The default `write` actor is
  * {@linkcode writeBatch} on the input's store; tests replace it with

@@ -132,6 +132,8 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
     const input = request.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
     // What it generated so far, deltas taken or not: a cancelled call reports it as spent.
     let produced = "";
+    // A call whose signal was aborted before it came in never reached the "upstream": no cost.
+    const began = !signal.aborted;
     try {
       const latency = typeof latencyMs === "function" ? latencyMs(request) : latencyMs;
       if (latency > 0) await sleep(clock, latency, signal);
@@ -164,10 +166,12 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
       if (signal.aborted) {
         stats.aborted++;
         // As an upstream's provider does: the prompt was read and `produced` generated.
-        onUsage?.(
-          usageOf(input, estimateTokens(produced), "estimated"),
-          request.options?.model ?? model,
-        );
+        if (began) {
+          onUsage?.(
+            usageOf(input, estimateTokens(produced), "estimated"),
+            request.options?.model ?? model,
+          );
+        }
       }
       throw error;
     } finally {

@@ -312,3 +312,45 @@ Deno.test("mockLlm refuses invalid options with a RangeError naming the option",
     );
   }
 });
+
+Deno.test("mockLlm gives onUsage what each call cost: reported when answered, estimated when cut, nothing before it began", async () => {
+  const clock = testClock();
+  const llm = mockLlm({ tokensPerSecond: 10, clock });
+  const seen: Array<{ source: string; outputTokens: number; inputTokens: number }> = [];
+  const onUsage = (usage: { source: string; outputTokens: number; inputTokens: number }) =>
+    seen.push(usage);
+
+  // Answered: the usage it returns, as reported.
+  const whole = llm.complete(requestOf("one two"), {
+    signal: new AbortController().signal,
+    onUsage,
+  });
+  await clock.nextTimer();
+  clock.advance(100);
+  const completion = await whole;
+  assert.deepEqual(seen.map((u) => u.source), ["reported"]);
+  assert.equal(seen[0]!.outputTokens, completion.usage.outputTokens);
+
+  // Cut mid-reply with no onDelta: the prompt and the text generated so far, estimated.
+  const controller = new AbortController();
+  const cut = llm.complete(requestOf("one two three four five six seven eight"), {
+    signal: controller.signal,
+    onUsage,
+  });
+  await clock.nextTimer();
+  clock.advance(100);
+  await clock.nextTimer();
+  controller.abort(new CancelledError("superseded"));
+  await assert.rejects(cut);
+  assert.equal(seen.length, 2);
+  assert.equal(seen[1]!.source, "estimated");
+  assert.ok(seen[1]!.inputTokens > 0);
+  // "one two " generated, 8 characters: 2 tokens at one per four characters.
+  assert.equal(seen[1]!.outputTokens, 2);
+
+  // Aborted before it came in: it never reached the upstream, so it cost nothing.
+  const early = new AbortController();
+  early.abort();
+  await assert.rejects(llm.complete(requestOf("hello"), { signal: early.signal, onUsage }));
+  assert.equal(seen.length, 2);
+});
