@@ -30,9 +30,9 @@ import {
   checkContent,
   checkContext,
   checkId,
-  checkInteger,
   checkLlmOptions,
   checkObject,
+  checkPageSize,
   checkPolicy,
 } from "./validate.ts";
 
@@ -305,9 +305,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
 
   async function history(input: HistoryInput): Promise<HistoryResult> {
     const { org, session } = refOf(input, "read history");
-    const limit = input.limit === undefined
-      ? 50
-      : checkInteger("limit", input.limit, 1, 1000, "read history");
+    const limit = checkPageSize(input.limit, "read history");
     if (input.before !== undefined && typeof input.before !== "string") {
       throw new InvalidInputError("before", "Cannot read history: before must be a cursor string");
     }
@@ -332,9 +330,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     const action = "list sessions";
     checkObject(input, action);
     const org = input.org === undefined ? "default" : checkId("org", input.org, action);
-    const limit = input.limit === undefined
-      ? 50
-      : checkInteger("limit", input.limit, 1, 1000, action);
+    const limit = checkPageSize(input.limit, action);
     if (input.after !== undefined && typeof input.after !== "string") {
       throw new InvalidInputError("after", "Cannot list sessions: after must be a cursor string");
     }

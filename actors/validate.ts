@@ -180,6 +180,27 @@ export function checkLlmOptions(value: unknown, action: string): LlmOptions {
   return options;
 }
 
+/** The size of a page of history or sessions when the caller gives none, and the most a page holds. */
+export const PAGE_SIZE = { default: 50, max: 1000 } as const;
+
+/**
+ * Check the `limit` of a page of history or sessions: the default page size
+ * when absent, else a whole number from 1 to `PAGE_SIZE.max`.
+ *
+ * @example
+ * ```ts
+ * import { checkPageSize, PAGE_SIZE } from "./validate.ts";
+ *
+ * console.assert(checkPageSize(undefined, "read history") === PAGE_SIZE.default);
+ * console.assert(checkPageSize(10, "read history") === 10);
+ * ```
+ */
+export function checkPageSize(value: unknown, action: string): number {
+  return value === undefined
+    ? PAGE_SIZE.default
+    : checkInteger("limit", value, 1, PAGE_SIZE.max, action);
+}
+
 /**
  * Check a whole number within bounds (for options and limits).
  *

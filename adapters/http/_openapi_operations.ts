@@ -1,5 +1,7 @@
 // What each route of the HTTP API does, keyed "METHOD /template": the operations of the OpenAPI document.
 
+import { PAGE_SIZE } from "../../actors/validate.ts";
+
 type Operation = Record<string, unknown>;
 
 const schema = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -21,6 +23,12 @@ const query = (name: string, description: string, type: Record<string, unknown>)
   description,
   schema: type,
 });
+const limitQuery = (what: string) =>
+  query(
+    "limit",
+    `At most this many ${what} (1–${PAGE_SIZE.max}, default ${PAGE_SIZE.default}).`,
+    { type: "integer", minimum: 1, maximum: PAGE_SIZE.max },
+  );
 
 /**
  * Every operation the API serves, keyed by method and path template. The
@@ -49,11 +57,7 @@ export const OPERATIONS: Record<string, Operation> = {
     tags: ["sessions"],
     summary: "List the org's sessions that have history, by session id.",
     parameters: [
-      query("limit", "At most this many sessions (1–1000, default 50).", {
-        type: "integer",
-        minimum: 1,
-        maximum: 1000,
-      }),
+      limitQuery("sessions"),
       query("after", "The `next` cursor of the previous page.", { type: "string" }),
     ],
     responses: { "200": json("SessionPage", "A page of sessions.") },
@@ -73,11 +77,7 @@ export const OPERATIONS: Record<string, Operation> = {
     summary: "Read a session's history, newest page first (entries in a page oldest first).",
     parameters: [
       sessionParam,
-      query("limit", "At most this many entries (1–1000, default 50).", {
-        type: "integer",
-        minimum: 1,
-        maximum: 1000,
-      }),
+      limitQuery("entries"),
       query("before", "The `next` cursor of the previous page.", { type: "string" }),
     ],
     responses: { "200": json("HistoryPage", "A page of history.") },
