@@ -14,29 +14,12 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { TroupeEvent } from "../actors/events.ts";
 import { eventRows } from "../adapters/store/_event_rows.ts";
-import { eventWriter } from "../adapters/store/_write_events.ts";
+import { AUDIT_TYPES, eventWriter, USAGE_TYPES } from "../adapters/store/_write_events.ts";
 import type { Database } from "../adapters/store/schema.ts";
 
-const AUDIT_COLUMNS = ["id", "type", "org", "session", "run", "ts", "body"] as const;
-const USAGE_COLUMNS = [
-  "id",
-  "org",
-  "session",
-  "run",
-  "provider",
-  "model",
-  "input_tokens",
-  "output_tokens",
-  "cached_tokens",
-  "reasoning_tokens",
-  "total_tokens",
-  "source",
-  "status",
-  "latency_ms",
-  "ttft_ms",
-  "messages",
-  "ts",
-] as const;
+// The store's own column lists: the COPY writes exactly the columns its inserts write.
+const AUDIT_COLUMNS = Object.keys(AUDIT_TYPES);
+const USAGE_COLUMNS = Object.keys(USAGE_TYPES);
 
 /** A writer of event batches over COPY, on its own pool to `url`'s database (already migrated). */
 export function copyWriter(url: string): {

@@ -18,7 +18,8 @@ type PgType = "text" | "bigint";
 
 // The columns of each table with their PostgreSQL type (for `unnest`), in insert order;
 // `satisfies` keeps each list in step with the schema.
-const AUDIT_TYPES = {
+/** The columns of `audit_events` with their PostgreSQL types, in insert order. */
+export const AUDIT_TYPES = {
   id: "text",
   type: "text",
   org: "text",
@@ -27,7 +28,8 @@ const AUDIT_TYPES = {
   ts: "bigint",
   body: "text",
 } as const satisfies Record<keyof AuditEventsTable, PgType>;
-const USAGE_TYPES = {
+/** The columns of `usage_events` with their PostgreSQL types, in insert order. */
+export const USAGE_TYPES = {
   id: "text",
   org: "text",
   session: "text",
