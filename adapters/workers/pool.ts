@@ -14,17 +14,8 @@ import type {
   WorkerPoolStats,
 } from "./pool_types.ts";
 
-export type {
-  HandlerArgs,
-  HandlerProgress,
-  HandlerResult,
-  WorkerCallOptions,
-  WorkerExit,
-  WorkerPool,
-  WorkerPoolCloseOptions,
-  WorkerPoolOptions,
-  WorkerPoolStats,
-} from "./pool_types.ts";
+// Its types, for callers that import the pool directly (mod.ts lists the public ones).
+export type * from "./pool_types.ts";
 
 interface QueuedCall extends QueueEntry {
   method: string;
