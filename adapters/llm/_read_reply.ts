@@ -1,6 +1,7 @@
 // Reads a 200 chat completion response, streamed (SSE) or whole (JSON), into one reply, passing text on as it arrives.
 
 import { ProviderError } from "../../actors/errors.ts";
+import { type ByteReader, byteReader } from "./_byte_reader.ts";
 import { chunkFolder, readCompletion, type WireReply } from "./_chat_wire.ts";
 import { sseParser } from "./_sse_parser.ts";
 
@@ -132,19 +133,19 @@ async function readStream(
     }
     if (added !== "") onText(added);
   });
-  const reader = response.body!.getReader();
+  const reader = byteReader(response.body!);
   const decoder = new TextDecoder();
   let ended = false;
   try {
     while (!done && failure === undefined) {
-      const { done: end, value } = await reader.read();
-      if (end) {
+      const chunk = await reader.read();
+      if (chunk === undefined) {
         ended = true;
         parser.push(decoder.decode());
         parser.finish();
         break;
       }
-      parser.push(decoder.decode(value, { stream: true }));
+      parser.push(decoder.decode(chunk, { stream: true }));
     }
   } catch (error) {
     reader.cancel().catch(() => {});
@@ -167,7 +168,7 @@ async function readStream(
  * Read what follows `[DONE]` so the server sees its response delivered (and
  * the connection can be reused), giving up after a grace period.
  */
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+async function drain(reader: ByteReader): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"late">((resolve) => {
     timer = setTimeout(() => resolve("late"), DRAIN_GRACE_MS);
@@ -179,7 +180,7 @@ async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<v
         reader.cancel().catch(() => {});
         return;
       }
-      if (next.done) return;
+      if (next === undefined) return;
     }
   } catch {
     // The reply is whole; a failure after it changes nothing.
