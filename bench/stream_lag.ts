@@ -106,14 +106,18 @@ console.log(
 );
 
 {
+  const probe = await bystander();
   const start = performance.now();
   const lateness = await drift(new Promise((resolve) => setTimeout(resolve, 2000)));
+  const floor = await probe.stop();
   report("idle", lateness, performance.now() - start);
+  report("  an idle process meanwhile", floor, performance.now() - start);
 }
 
 async function phase(name: string, llm: LlmProvider) {
   // A first round opens the connections; the second is measured.
   await streams(llm);
+  const probe = await bystander();
   const start = performance.now();
   const cpu = cpuMs();
   const running = streams(llm);
@@ -122,7 +126,43 @@ async function phase(name: string, llm: LlmProvider) {
   const wall = performance.now() - start;
   const expected = STREAMS * content.length;
   const extra = `, ${deltas} onDelta calls, ${chars}/${expected} chars${cpuShare(cpu, wall)}`;
+  const floor = await probe.stop();
   report(name, lateness, wall, extra);
+  report("  an idle process meanwhile", floor, wall);
+}
+
+/**
+ * Start `_drift_probe.ts`, a process that only measures its own timer drift:
+ * what the machine's scheduler costs any thread that wakes up during the
+ * phase. `stop()` ends it and returns its lateness samples.
+ */
+async function bystander(): Promise<{ stop(): Promise<number[]> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", `${ROOT}bench/_drift_probe.ts`],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("ready\n")) {
+    const { done, value } = await lines.read();
+    if (done) {
+      throw new Error("Cannot measure the bystander: the drift probe exited before it was ready");
+    }
+    text += value;
+  }
+  return {
+    async stop() {
+      await child.stdin.close();
+      for (;;) {
+        const { done, value } = await lines.read();
+        if (done) break;
+        text += value;
+      }
+      await child.status;
+      return JSON.parse(text.slice(text.indexOf("ready\n") + "ready\n".length)) as number[];
+    },
+  };
 }
 
 await phase("provider on the main thread", openAiCompatible(options));
