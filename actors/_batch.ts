@@ -3,7 +3,13 @@
 import type { EventBody } from "./events.ts";
 import type { HistoryEntry } from "./ports.ts";
 import type { Reply, ReplyStatus } from "./reply.ts";
-import type { Batch, QueuedMessage, SessionContext, SessionEmitted } from "./session_types.ts";
+import type {
+  Batch,
+  QueuedMessage,
+  SessionContext,
+  SessionEffect,
+  SessionEmitted,
+} from "./session_types.ts";
 
 /** The message whose caller waits on the batch: the newest. */
 export function liveOf(batch: Batch): QueuedMessage {
@@ -22,7 +28,7 @@ export function reply(
   messageId: string,
   runId: string,
   extra: Partial<Reply> = {},
-): SessionEmitted {
+): SessionEffect {
   return {
     type: "session.reply",
     reply: {
@@ -39,8 +45,13 @@ export function reply(
 }
 
 /** A `session.event` carrying one event body. */
-export function said(body: EventBody): SessionEmitted {
+export function said(body: EventBody): SessionEffect {
   return { type: "session.event", body };
+}
+
+/** The one `session.effects` event of a step. */
+export function told(effects: SessionEffect[]): SessionEmitted {
+  return { type: "session.effects", effects };
 }
 
 /** Keep the newest `limit` entries. */
@@ -63,6 +74,27 @@ export function markCommitted(batch: Batch): Batch {
   return { run: batch.run, messages: batch.messages.map((m) => ({ ...m, committed: true })) };
 }
 
+/** What starting `batch` tells: its new messages enter history, and the run is announced. */
+export function startEffects(batch: Batch, entries = commitEntries(batch)): SessionEffect[] {
+  const started = said({ type: "run.started", run: batch.run, messages: idsOf(batch) });
+  return entries.length === 0 ? [started] : [{ type: "session.history", entries }, started];
+}
+
+/** The context once `batch` runs: its messages in history and marked so, the queue as given. */
+export function startContext(
+  context: SessionContext,
+  batch: Batch,
+  queue: Batch[],
+): Pick<SessionContext, "running" | "queue" | "history"> {
+  const entries = commitEntries(batch);
+  if (entries.length === 0) return { running: batch, queue, history: context.history };
+  return {
+    running: markCommitted(batch),
+    queue,
+    history: trimmed([...context.history, ...entries], context.historyLimit),
+  };
+}
+
 /** Tell a batch's live caller it was superseded by `by`, and say so as an event. */
 export function superseded(
   context: SessionContext,
@@ -70,7 +102,7 @@ export function superseded(
   by: string,
   policy: "merge" | "interrupt",
   started: boolean,
-): SessionEmitted[] {
+): SessionEffect[] {
   return [
     reply(context, "superseded", liveOf(batch).id, batch.run, { supersededBy: by }),
     said({

@@ -28,6 +28,7 @@ export {
   type QueuedMessage,
   type SessionCancelEvent,
   type SessionContext,
+  type SessionEffect,
   type SessionEmitted,
   sessionMachine,
   type SessionMachineEvent,

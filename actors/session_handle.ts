@@ -6,7 +6,7 @@ import type { EventBody } from "./events.ts";
 import type { ChatMessage, Clock, HistoryEntry, LlmOptions, Store } from "./ports.ts";
 import type { Reply } from "./reply.ts";
 import type { PassivationReason } from "./session_directory.ts";
-import type { sessionMachine, SessionMachineInput } from "./session_machine.ts";
+import type { SessionEmitted, sessionMachine, SessionMachineInput } from "./session_machine.ts";
 
 /** Someone waiting for a message's outcome. */
 export interface Caller {
@@ -131,16 +131,8 @@ export function startSession(
     },
   };
 
-  actor.on("session.reply", ({ reply }: { reply: Reply }) => {
-    const caller = callers.get(reply.messageId);
-    if (caller === undefined) return;
-    callers.delete(reply.messageId);
-    caller.settle(reply);
-    onSettled(handle);
-  });
-  actor.on("session.event", ({ body }: { body: EventBody }) => publish(org, session, body));
   // Entries emitted while a write is queued join it: one append per turn of the
-  // chain, not one per emit (a message and its answer are often one write).
+  // chain, not one per step (a message and its answer are often one write).
   let batch: HistoryEntry[] | null = null;
   const writeBatch = () => {
     const entries = batch!;
@@ -148,13 +140,27 @@ export function startSession(
     return store.appendHistory(org, session, entries);
   };
   const reportWrite = (error: unknown) => onWriteError(error, handle);
-  actor.on("session.history", ({ entries }: { entries: HistoryEntry[] }) => {
+  const append = (entries: HistoryEntry[]) => {
     if (batch !== null) {
       for (const entry of entries) batch.push(entry);
       return;
     }
     batch = entries.slice();
     writes = writes.then(writeBatch).catch(reportWrite);
+  };
+  const settle = (reply: Reply) => {
+    const caller = callers.get(reply.messageId);
+    if (caller === undefined) return;
+    callers.delete(reply.messageId);
+    caller.settle(reply);
+    onSettled(handle);
+  };
+  actor.on("session.effects", ({ effects }: SessionEmitted) => {
+    for (const effect of effects) {
+      if (effect.type === "session.event") publish(org, session, effect.body);
+      else if (effect.type === "session.history") append(effect.entries);
+      else settle(effect.reply);
+    }
   });
   actor.start();
   return handle;

@@ -9,10 +9,12 @@ import {
   commitEntries,
   idsOf,
   liveOf,
-  markCommitted,
   reply,
   said,
+  startContext,
+  startEffects,
   superseded,
+  told,
   trimmed,
 } from "./_batch.ts";
 import type {
@@ -21,6 +23,7 @@ import type {
   LlmRunInput,
   MessageReceivedEvent,
   SessionContext,
+  SessionEffect,
   SessionEmitted,
   SessionMachineEvent,
   SessionMachineInput,
@@ -36,6 +39,7 @@ export type {
   QueuedMessage,
   SessionCancelEvent,
   SessionContext,
+  SessionEffect,
   SessionEmitted,
   SessionMachineEvent,
   SessionMachineInput,
@@ -53,8 +57,10 @@ export type {
  * the LLM call (action `startCall`, given the run's prompt) and leaving it,
  * for any reason, stops it (`stopCall`); the outcome comes back as `llm.done`
  * or `llm.failed` and is taken only if it names the current run. Both actions
- * are supplied with `.provide()`; every other effect leaves the machine as an
- * emitted `session.event`, `session.reply` or `session.history`.
+ * are supplied with `.provide()`; every other effect leaves the machine in the
+ * list of one emitted `session.effects` per step: `session.event` (for the
+ * bus), `session.reply` (a caller's outcome), `session.history` (entries to
+ * store), in the order they happened.
  *
  * @example Running the machine with a stub LLM call
  * ```ts
@@ -85,7 +91,9 @@ export type {
  *   input: { org: "o", session: "s", history: [], debounceMs: 0, join: "\n", historyLimit: 50, system: "" },
  * }).start();
  * const replies: string[] = [];
- * actor.on("session.reply", (e) => replies.push(e.reply.status));
+ * actor.on("session.effects", ({ effects }) => {
+ *   for (const effect of effects) if (effect.type === "session.reply") replies.push(effect.reply.status);
+ * });
  * actor.send({
  *   type: "message.received",
  *   message: { id: "m1", content: "hi", receivedAt: 0 },
@@ -113,11 +121,15 @@ export const sessionMachine = setup({
     isMerge: ({ event }) => event.type === "message.received" && event.policy === "merge",
     isInterrupt: ({ event }) => event.type === "message.received" && event.policy === "interrupt",
     hasQueue: ({ context }) => context.queue.length > 0,
-    isCurrentRun: ({ context, event }) =>
-      (event.type === "llm.done" || event.type === "llm.failed") &&
-      event.run === context.running?.run,
+    isCurrentRun: ({ context, event }) => isCurrentRun(context, event),
+    /** The current run's call ended and another run waits (one guard: this is the hot path). */
+    isCurrentRunWithQueue: ({ context, event }) =>
+      context.queue.length > 0 && isCurrentRun(context, event),
     noDebounce: ({ context }) => context.debounceMs <= 0,
   },
+  // Each step tells the outside world what it did in one `session.effects` emit
+  // (`tell...` actions, computed from the context before the step's `assign`):
+  // every emitted event and every action costs XState a resolution and an execution.
   actions: {
     /** Start the LLM call of the running run; provided by the runtime. */
     startCall: (_, _input: unknown) => {
@@ -128,40 +140,44 @@ export const sessionMachine = setup({
       throw new Error("Cannot run: no `stopCall` action was provided to the session machine");
     },
     /** Announce the message; every accepted or refused message is received first. */
-    announce: emit(({ event }) => {
-      const { message, policy } = event as MessageReceivedEvent;
-      return said({
-        type: "message.received",
-        message: message.id,
-        policy,
-        length: message.content.length,
-      });
-    }),
+    announce: emit(({ event }) => told([received(event as MessageReceivedEvent)])),
     /** Give the message a run of its own at the end of the queue. */
     enqueueMessage: assign({
       queue: ({ context, event }) => [...context.queue, batchOf(event as MessageReceivedEvent)],
     }),
-    /** On an idle session: the message's run is the running one at once. */
-    startAlone: assign({
-      running: ({ event }) => batchOf(event as MessageReceivedEvent),
+    /** On an idle session: announce the message, which enters history as its run starts. */
+    tellStartAlone: emit(({ event }) => {
+      const message = event as MessageReceivedEvent;
+      return told([received(message), ...startEffects(batchOf(message))]);
     }),
+    /** On an idle session: the message's run is the running one at once. */
+    startAlone: assign(({ context, event }) =>
+      startContext(context, batchOf(event as MessageReceivedEvent), context.queue)
+    ),
+    /** The head of the queue starts: its new messages enter history, and the run is announced. */
+    tellStartHead: emit(({ context }) =>
+      told(context.queue.length === 0 ? [] : startEffects(context.queue[0]!))
+    ),
+    /** Move the head of the queue into the running slot, its messages into history. */
+    startHeadBatch: assign(({ context }) =>
+      context.queue.length === 0
+        ? {}
+        : startContext(context, context.queue[0]!, context.queue.slice(1))
+    ),
     /** Refuse the message; the run in flight (or next) goes on. */
-    rejectMessage: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== "message.received") return;
+    rejectMessage: emit(({ context, event }) => {
+      const { message } = event as MessageReceivedEvent;
       const current = context.running ?? context.queue[context.queue.length - 1]!;
-      enqueue.emit(reply(context, "rejected", event.message.id, current.run));
-      enqueue.emit(said({
-        type: "message.rejected",
-        message: event.message.id,
-        run: current.run,
-        reason: "busy",
-      }));
+      return told([
+        reply(context, "rejected", message.id, current.run),
+        said({ type: "message.rejected", message: message.id, run: current.run, reason: "busy" }),
+      ]);
     }),
     /** Fold the message into the newest queued run, which becomes a new run. */
     foldIntoLastBatch: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "message.received") return;
       const last = context.queue[context.queue.length - 1]!;
-      for (const e of superseded(context, last, event.run, "merge", false)) enqueue.emit(e);
+      enqueue.emit(told(superseded(context, last, event.run, "merge", false)));
       const merged: Batch = {
         run: event.run,
         messages: [...last.messages, { ...event.message, committed: false }],
@@ -172,7 +188,7 @@ export const sessionMachine = setup({
     mergeIntoRunning: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "message.received" || context.running === null) return;
       const running = context.running;
-      for (const e of superseded(context, running, event.run, "merge", true)) enqueue.emit(e);
+      enqueue.emit(told(superseded(context, running, event.run, "merge", true)));
       const merged: Batch = {
         run: event.run,
         messages: [...running.messages, { ...event.message, committed: false }],
@@ -186,89 +202,69 @@ export const sessionMachine = setup({
     interruptAll: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "message.received") return;
       let history = context.history;
+      const effects: SessionEffect[] = [];
       const written: HistoryEntry[] = [];
       if (context.running !== null) {
-        for (const e of superseded(context, context.running, event.run, "interrupt", true)) {
-          enqueue.emit(e);
-        }
+        effects.push(...superseded(context, context.running, event.run, "interrupt", true));
       }
       for (const batch of context.queue) {
-        for (const e of superseded(context, batch, event.run, "interrupt", false)) enqueue.emit(e);
+        effects.push(...superseded(context, batch, event.run, "interrupt", false));
         written.push(...commitEntries(batch));
       }
       if (written.length > 0) {
         history = trimmed([...history, ...written], context.historyLimit);
-        enqueue.emit({ type: "session.history", entries: written });
+        effects.push({ type: "session.history", entries: written });
       }
+      enqueue.emit(told(effects));
       const batch: Batch = { run: event.run, messages: [{ ...event.message, committed: false }] };
       enqueue.assign({ history, running: null, queue: [batch] });
     }),
-    /** Move the head of the queue into the running slot. */
-    startHeadBatch: assign(({ context }) =>
-      context.queue.length === 0
-        ? {}
-        : { running: context.queue[0]!, queue: context.queue.slice(1) }
-    ),
-    /** The running run's messages enter history, and the run is announced. */
-    commitRunning: enqueueActions(({ context, enqueue }) => {
-      const running = context.running;
-      if (running === null) return;
-      const entries = commitEntries(running);
-      if (entries.length > 0) {
-        enqueue.emit({ type: "session.history", entries });
-        enqueue.assign({
-          history: trimmed([...context.history, ...entries], context.historyLimit),
-          running: markCommitted(running),
-        });
-      }
-      enqueue.emit(said({ type: "run.started", run: running.run, messages: idsOf(running) }));
-    }),
     /** The call answered: keep the answer, tell the live caller. */
-    completeRun: enqueueActions(({ context, event, enqueue }) => {
-      const running = context.running;
-      if (running === null || event.type !== "llm.done") return;
-      const { completion, finishedAt } = (event as LlmDoneEvent).output;
+    tellCompleted: emit(({ context, event }) => {
+      const running = context.running!;
+      const { completion } = (event as LlmDoneEvent).output;
       const answered = idsOf(running);
-      const entry: HistoryEntry = {
-        id: running.run,
-        role: "assistant",
-        content: completion.text,
-        ts: finishedAt,
-        answered,
-      };
-      enqueue.emit({ type: "session.history", entries: [entry] });
-      enqueue.assign({
-        history: trimmed([...context.history, entry], context.historyLimit),
-        running: null,
-      });
-      enqueue.emit(said({
-        type: "run.completed",
-        run: running.run,
-        messages: answered,
-        finishReason: completion.finishReason,
-      }));
-      enqueue.emit(reply(context, "completed", liveOf(running).id, running.run, {
-        text: completion.text,
-        answered,
-        usage: completion.usage,
-        model: completion.model,
-        finishReason: completion.finishReason,
-      }));
+      return told([
+        { type: "session.history", entries: [answerOf(running, event as LlmDoneEvent)] },
+        said({
+          type: "run.completed",
+          run: running.run,
+          messages: answered,
+          finishReason: completion.finishReason,
+        }),
+        reply(context, "completed", liveOf(running).id, running.run, {
+          text: completion.text,
+          answered,
+          usage: completion.usage,
+          model: completion.model,
+          finishReason: completion.finishReason,
+        }),
+      ]);
     }),
+    /** The answer enters history; nothing runs. */
+    completeRun: assign(({ context, event }) => ({
+      history: trimmed(
+        [...context.history, answerOf(context.running!, event as LlmDoneEvent)],
+        context.historyLimit,
+      ),
+      running: null,
+    })),
     /** The call failed: tell the live caller why. */
     failRun: enqueueActions(({ context, event, enqueue }) => {
       const running = context.running;
       if (running === null || event.type !== "llm.failed") return;
       const error = toReplyError(event.error);
       enqueue.assign({ running: null });
-      enqueue.emit(said({
-        type: "run.failed",
-        run: running.run,
-        messages: idsOf(running),
-        code: error.code,
-        error: error.message,
-      }));
-      enqueue.emit(reply(context, "failed", liveOf(running).id, running.run, { error }));
+      enqueue.emit(told([
+        said({
+          type: "run.failed",
+          run: running.run,
+          messages: idsOf(running),
+          code: error.code,
+          error: error.message,
+        }),
+        reply(context, "failed", liveOf(running).id, running.run, { error }),
+      ]));
     }),
     /** Stop the run in flight and drop the queue; callers are told `cancelled` (or `failed` on shutdown). */
     cancelAll: enqueueActions(({ context, event, enqueue }) => {
@@ -283,10 +279,11 @@ export const sessionMachine = setup({
           },
         }
         : {};
+      const effects: SessionEffect[] = [];
       if (context.running !== null) {
         const running = context.running;
-        enqueue.emit(reply(context, status, liveOf(running).id, running.run, extra));
-        enqueue.emit(said({
+        effects.push(reply(context, status, liveOf(running).id, running.run, extra));
+        effects.push(said({
           type: "run.cancelled",
           run: running.run,
           messages: idsOf(running),
@@ -294,12 +291,13 @@ export const sessionMachine = setup({
         }));
       }
       for (const batch of context.queue) {
-        enqueue.emit(reply(context, status, liveOf(batch).id, batch.run, extra));
+        effects.push(reply(context, status, liveOf(batch).id, batch.run, extra));
         for (const m of batch.messages) {
           if (m.committed) continue;
-          enqueue.emit(said({ type: "message.dropped", message: m.id, reason: event.reason }));
+          effects.push(said({ type: "message.dropped", message: m.id, reason: event.reason }));
         }
       }
+      enqueue.emit(told(effects));
       enqueue.assign({ running: null, queue: [] });
     }),
   },
@@ -311,14 +309,14 @@ export const sessionMachine = setup({
     idle: {
       on: {
         "message.received": [
-          { guard: "noDebounce", target: "running", actions: ["announce", "startAlone"] },
+          { guard: "noDebounce", target: "running", actions: ["tellStartAlone", "startAlone"] },
           { target: "pending", actions: ["announce", "enqueueMessage"] },
         ],
       },
     },
     pending: {
       // Entered only when debounceMs > 0: the run waits for the burst to end.
-      after: { debounce: { target: "running", actions: "startHeadBatch" } },
+      after: { debounce: { target: "running", actions: ["tellStartHead", "startHeadBatch"] } },
       on: {
         "message.received": [
           { guard: "isReject", actions: ["announce", "rejectMessage"] },
@@ -335,13 +333,11 @@ export const sessionMachine = setup({
       },
     },
     running: {
-      entry: [
-        "commitRunning",
-        {
-          type: "startCall",
-          params: ({ context }: { context: SessionContext }) => runInput(context),
-        },
-      ],
+      // Every way in has made `running` the run to start (its messages in history).
+      entry: {
+        type: "startCall",
+        params: ({ context }: { context: SessionContext }) => runInput(context),
+      },
       // Leaving `running` for any reason aborts the call's signal.
       exit: "stopCall",
       on: {
@@ -356,14 +352,14 @@ export const sessionMachine = setup({
             guard: and(["isMerge", "noDebounce"]),
             target: "running",
             reenter: true,
-            actions: ["announce", "mergeIntoRunning", "startHeadBatch"],
+            actions: ["announce", "mergeIntoRunning", "tellStartHead", "startHeadBatch"],
           },
           { guard: "isMerge", target: "pending", actions: ["announce", "mergeIntoRunning"] },
           {
             guard: "noDebounce",
             target: "running",
             reenter: true,
-            actions: ["announce", "interruptAll", "startHeadBatch"],
+            actions: ["announce", "interruptAll", "tellStartHead", "startHeadBatch"],
           },
           { target: "pending", actions: ["announce", "interruptAll"] },
         ],
@@ -371,19 +367,19 @@ export const sessionMachine = setup({
         // The next queued run starts in the same step. Results of a stopped call never match.
         "llm.done": [
           {
-            guard: and(["isCurrentRun", "hasQueue"]),
+            guard: "isCurrentRunWithQueue",
             target: "running",
             reenter: true,
-            actions: ["completeRun", "startHeadBatch"],
+            actions: ["tellCompleted", "completeRun", "tellStartHead", "startHeadBatch"],
           },
-          { guard: "isCurrentRun", target: "idle", actions: "completeRun" },
+          { guard: "isCurrentRun", target: "idle", actions: ["tellCompleted", "completeRun"] },
         ],
         "llm.failed": [
           {
-            guard: and(["isCurrentRun", "hasQueue"]),
+            guard: "isCurrentRunWithQueue",
             target: "running",
             reenter: true,
-            actions: ["failRun", "startHeadBatch"],
+            actions: ["failRun", "tellStartHead", "startHeadBatch"],
           },
           { guard: "isCurrentRun", target: "idle", actions: "failRun" },
         ],
@@ -391,6 +387,33 @@ export const sessionMachine = setup({
     },
   },
 });
+
+function isCurrentRun(context: SessionContext, event: SessionMachineEvent): boolean {
+  return (event.type === "llm.done" || event.type === "llm.failed") &&
+    event.run === context.running?.run;
+}
+
+function received(event: MessageReceivedEvent): SessionEffect {
+  const { message, policy } = event;
+  return said({
+    type: "message.received",
+    message: message.id,
+    policy,
+    length: message.content.length,
+  });
+}
+
+/** The assistant turn of a run that answered. */
+function answerOf(running: Batch, event: LlmDoneEvent): HistoryEntry {
+  const { completion, finishedAt } = event.output;
+  return {
+    id: running.run,
+    role: "assistant",
+    content: completion.text,
+    ts: finishedAt,
+    answered: idsOf(running),
+  };
+}
 
 function batchOf(event: MessageReceivedEvent): Batch {
   return { run: event.run, messages: [{ ...event.message, committed: false }] };

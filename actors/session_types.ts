@@ -127,8 +127,18 @@ export interface LlmRunOutput {
   finishedAt: number;
 }
 
-/** What a session actor tells the outside world (listen with `actor.on`). */
-export type SessionEmitted =
+/** One thing a session actor tells the outside world. */
+export type SessionEffect =
+  /** An event for the bus. */
   | { type: "session.event"; body: EventBody }
+  /** The outcome for one caller. */
   | { type: "session.reply"; reply: Reply }
+  /** Entries to append to the stored history, in order. */
   | { type: "session.history"; entries: HistoryEntry[] };
+
+/**
+ * What a session actor emits (listen with `actor.on("session.effects", ...)`):
+ * everything one step tells the outside world, in order, as one emitted event
+ * (each emitted event costs XState a resolved and executed action).
+ */
+export type SessionEmitted = { type: "session.effects"; effects: SessionEffect[] };

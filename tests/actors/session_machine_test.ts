@@ -78,9 +78,13 @@ function harness(overrides: Partial<SessionMachineInput> = {}) {
   const replies: Reply[] = [];
   const events: EventBody[] = [];
   const history: HistoryEntry[] = [];
-  actor.on("session.reply", (e) => replies.push(e.reply));
-  actor.on("session.event", (e) => events.push(e.body));
-  actor.on("session.history", (e) => history.push(...e.entries));
+  actor.on("session.effects", ({ effects }) => {
+    for (const effect of effects) {
+      if (effect.type === "session.reply") replies.push(effect.reply);
+      else if (effect.type === "session.event") events.push(effect.body);
+      else history.push(...effect.entries);
+    }
+  });
   actor.start();
   let n = 0;
   function send(content: string, policy: "merge" | "enqueue" | "reject" | "interrupt" = "merge") {
