@@ -54,9 +54,15 @@ export function told(effects: SessionEffect[]): SessionEmitted {
   return { type: "session.effects", effects };
 }
 
-/** Keep the newest `limit` entries. */
-export function trimmed(history: HistoryEntry[], limit: number): HistoryEntry[] {
-  return history.length > limit ? history.slice(history.length - limit) : history;
+/** `history` then `entries`, keeping the newest `limit`: one new array, whatever is dropped. */
+export function appended(
+  history: HistoryEntry[],
+  entries: HistoryEntry[],
+  limit: number,
+): HistoryEntry[] {
+  const kept = history.slice(Math.max(0, history.length + entries.length - limit));
+  for (let i = Math.max(0, entries.length - limit); i < entries.length; i++) kept.push(entries[i]!);
+  return kept;
 }
 
 /** Commit the batch's new messages to history, in order; returns the entries written. */
@@ -91,7 +97,7 @@ export function startContext(
   return {
     running: markCommitted(batch),
     queue,
-    history: trimmed([...context.history, ...entries], context.historyLimit),
+    history: appended(context.history, entries, context.historyLimit),
   };
 }
 

@@ -6,6 +6,7 @@ import type { Reply, ReplyStatus } from "./reply.ts";
 import { toReplyError } from "./reply_error.ts";
 import { buildPrompt } from "./build_prompt.ts";
 import {
+  appended,
   commitEntries,
   idsOf,
   liveOf,
@@ -15,7 +16,6 @@ import {
   startEffects,
   superseded,
   told,
-  trimmed,
 } from "./_batch.ts";
 import type {
   Batch,
@@ -212,7 +212,7 @@ export const sessionMachine = setup({
         written.push(...commitEntries(batch));
       }
       if (written.length > 0) {
-        history = trimmed([...history, ...written], context.historyLimit);
+        history = appended(history, written, context.historyLimit);
         effects.push({ type: "session.history", entries: written });
       }
       enqueue.emit(told(effects));
@@ -243,8 +243,9 @@ export const sessionMachine = setup({
     }),
     /** The answer enters history; nothing runs. */
     completeRun: assign(({ context, event }) => ({
-      history: trimmed(
-        [...context.history, answerOf(context.running!, event as LlmDoneEvent)],
+      history: appended(
+        context.history,
+        [answerOf(context.running!, event as LlmDoneEvent)],
         context.historyLimit,
       ),
       running: null,
