@@ -81,7 +81,8 @@ export function markCommitted(batch: Batch): Batch {
 }
 
 /** What starting `batch` tells: its new messages enter history, and the run is announced. */
-export function startEffects(batch: Batch, entries = commitEntries(batch)): SessionEffect[] {
+export function startEffects(batch: Batch): SessionEffect[] {
+  const entries = commitEntries(batch);
   const started = said({ type: "run.started", run: batch.run, messages: idsOf(batch) });
   return entries.length === 0 ? [started] : [{ type: "session.history", entries }, started];
 }
