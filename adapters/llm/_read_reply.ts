@@ -8,6 +8,9 @@ import { sseParser } from "./_sse_parser.ts";
 /** After `[DONE]`, how long the rest of the body may take to end before it is cancelled. */
 const DRAIN_GRACE_MS = 1000;
 
+/** The default of {@linkcode ReadReplyContext.maxBytes}: 16 MiB, far above any real completion. */
+export const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
+
 /** What {@linkcode readReply} needs besides the response. */
 export interface ReadReplyContext {
   /** Receives each piece of text as it arrives, in order. */
@@ -16,6 +19,14 @@ export interface ReadReplyContext {
   redact(text: string): string;
   /** The URL as it may be shown. */
   url: string;
+  /**
+   * The most a reply may hold: the bytes of a JSON body; for a stream, the
+   * characters of any one event and of the text generated. Past it the read
+   * stops, the body is cancelled and a non-retryable `ProviderError` says so:
+   * a runaway upstream cannot grow a worker's memory without bound.
+   * @default {DEFAULT_MAX_REPLY_BYTES}
+   */
+  maxBytes?: number;
 }
 
 /** A reply being read: what has arrived so far, readable after a failure too. */
@@ -63,7 +74,7 @@ export function replyReader(response: Response, context: ReadReplyContext): Repl
     },
     async read() {
       if (!stream) {
-        const reply = readWhole(await response.text(), context);
+        const reply = readWhole(await readBody(response, context), context);
         wholeText = reply.text;
         if (reply.text !== "") context.onText(reply.text);
         return reply;
@@ -72,6 +83,37 @@ export function replyReader(response: Response, context: ReadReplyContext): Repl
       return folder;
     },
   };
+}
+
+/** The body as text, read under `maxBytes` (refused at once when its declared length is over). */
+async function readBody(response: Response, context: ReadReplyContext): Promise<string> {
+  const max = context.maxBytes ?? DEFAULT_MAX_REPLY_BYTES;
+  if (response.body === null) return "";
+  const reader = byteReader(response.body);
+  if (Number(response.headers.get("content-length") ?? "0") > max) {
+    reader.cancel().catch(() => {});
+    throw tooLarge(context, max);
+  }
+  const decoder = new TextDecoder();
+  let text = "";
+  let size = 0;
+  for (let chunk = await reader.read(); chunk !== undefined; chunk = await reader.read()) {
+    size += chunk.byteLength;
+    if (size > max) {
+      reader.cancel().catch(() => {});
+      throw tooLarge(context, max);
+    }
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
+}
+
+function tooLarge(context: ReadReplyContext, max: number): ProviderError {
+  return new ProviderError(
+    `Cannot complete the chat: ${context.url} sent a reply larger than ${max} (maxReplyBytes); ` +
+      "the rest was not read",
+    { status: 200 },
+  );
 }
 
 function readWhole(text: string, context: ReadReplyContext): WireReply {
@@ -99,6 +141,7 @@ async function readStream(
   context: ReadReplyContext,
 ): Promise<void> {
   const { onText, redact, url } = context;
+  const max = context.maxBytes ?? DEFAULT_MAX_REPLY_BYTES;
   let done = false;
   let failure: ProviderError | undefined;
   const parser = sseParser((data) => {
@@ -146,6 +189,9 @@ async function readStream(
         break;
       }
       parser.push(decoder.decode(chunk, { stream: true }));
+      if (failure === undefined && (parser.held > max || folder.text.length > max)) {
+        failure = tooLarge(context, max);
+      }
     }
   } catch (error) {
     reader.cancel().catch(() => {});

@@ -12,6 +12,11 @@ export interface SseParser {
    * line never came; a line cut short is dropped.
    */
   finish(): void;
+  /**
+   * Characters held for the event not yet dispatched (its data lines and the
+   * unfinished line): what a stream that never ends its event makes grow.
+   */
+  readonly held: number;
 }
 
 const LF = 10;
@@ -115,5 +120,11 @@ export function sseParser(onEvent: SseHandler): SseParser {
     dispatch();
   }
 
-  return { push, finish };
+  return {
+    push,
+    finish,
+    get held() {
+      return pending.length + (data === null ? 0 : data.length);
+    },
+  };
 }

@@ -12,7 +12,7 @@ import type {
 } from "../../actors/ports.ts";
 import { estimateTokens, usageOf } from "../../actors/usage.ts";
 import { chatBody } from "./_chat_wire.ts";
-import { replyReader } from "./_read_reply.ts";
+import { DEFAULT_MAX_REPLY_BYTES, replyReader } from "./_read_reply.ts";
 import { errorCode, errorText, redactor, shownUrl, statusError } from "./_upstream_errors.ts";
 import { estimateUsage, loadTokenizer } from "./tokenizer.ts";
 
@@ -44,6 +44,14 @@ export interface OpenAiCompatibleOptions {
   stream?: boolean;
   /** The provider name in usage records and attempt reports. @default {"openai-compatible"} */
   name?: string;
+  /**
+   * The most one reply may hold: the bytes of a JSON body; for a stream, the
+   * characters of any one event and of the text generated. Past it the attempt
+   * fails with a non-retryable `ProviderError` and its connection is closed,
+   * so a runaway upstream cannot grow the worker's memory without bound.
+   * @default {16777216} 16 MiB
+   */
+  maxReplyBytes?: number;
   /** The `fetch` to call; a function, so leave it unset in options posted to a worker. @default {globalThis.fetch} */
   fetch?: typeof fetch;
 }
@@ -126,9 +134,15 @@ export function openAiCompatible(options: OpenAiCompatibleOptions): OpenAiCompat
     timeoutMs = 600_000,
     stream = true,
     name = "openai-compatible",
+    maxReplyBytes = DEFAULT_MAX_REPLY_BYTES,
     fetch: fetchImpl = globalThis.fetch,
   } = options;
   checkOptions(options, timeoutMs, name);
+  if (!Number.isSafeInteger(maxReplyBytes) || maxReplyBytes < 1) {
+    throw new RangeError(
+      `Cannot create openAiCompatible: maxReplyBytes must be an integer > 0, current value is ${maxReplyBytes}`,
+    );
+  }
   const url = endpoint(baseUrl);
   const shown = shownUrl(url);
   const secretHeaders = Object.entries(headers).filter(([key]) => SECRET_HEADER.test(key));
@@ -191,6 +205,7 @@ export function openAiCompatible(options: OpenAiCompatibleOptions): OpenAiCompat
       reader = replyReader(response, {
         url: shown,
         redact,
+        maxBytes: maxReplyBytes,
         onText(text) {
           firstAt ??= performance.now();
           try {

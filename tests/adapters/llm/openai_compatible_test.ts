@@ -32,7 +32,13 @@ interface Seen {
 function call(
   upstream: MockUpstream | { url: string },
   headers: Record<string, string>,
-  extra: { stream?: boolean; timeoutMs?: number; signal?: AbortSignal; request?: LlmRequest } = {},
+  extra: {
+    stream?: boolean;
+    timeoutMs?: number;
+    maxReplyBytes?: number;
+    signal?: AbortSignal;
+    request?: LlmRequest;
+  } = {},
 ) {
   const llm = openAiCompatible({
     baseUrl: upstream.url,
@@ -41,6 +47,7 @@ function call(
     headers,
     ...(extra.stream === undefined ? {} : { stream: extra.stream }),
     ...(extra.timeoutMs === undefined ? {} : { timeoutMs: extra.timeoutMs }),
+    ...(extra.maxReplyBytes === undefined ? {} : { maxReplyBytes: extra.maxReplyBytes }),
   });
   const seen: Seen = { deltas: [], usages: [], attempts: [] };
   const result = llm.complete(extra.request ?? REQUEST, {
@@ -277,7 +284,71 @@ Deno.test("an upstream that echoes the key in its error never gets it into the e
   assert.ok(!JSON.stringify(seen.attempts).includes(KEY));
 });
 
+/** A user turn of `n` characters that the mock upstream echoes back. */
+function longTurn(n: number): LlmRequest {
+  return { ...REQUEST, messages: [{ role: "user", content: "word ".repeat(n / 5).trim() }] };
+}
+
+Deno.test("a JSON reply over maxReplyBytes fails, not retryably, and its connection is closed", async () => {
+  await using upstream = startMockUpstream();
+  const small = call(upstream, {}, { stream: false, maxReplyBytes: 2_000 });
+  assert.equal((await small.result).text, REPLY, "a reply under the limit is read as usual");
+  const big = call(upstream, {}, { stream: false, maxReplyBytes: 2_000, request: longTurn(5_000) });
+  const error = await failure(big.result);
+  assert.match(error.message, /larger than 2000 \(maxReplyBytes\)/);
+  assert.equal(error.retryable, false);
+  assert.equal(big.seen.attempts[0]!.outcome, "failed");
+  await eventually("no connection left open", () => upstream.stats().openConnections === 0);
+});
+
+Deno.test("a stream whose text passes maxReplyBytes stops there, closes its connection and reports what it cost", async () => {
+  await using upstream = startMockUpstream();
+  const { result, seen } = call(upstream, { "x-mock-tokens-per-second": "2000" }, {
+    maxReplyBytes: 1_000,
+    request: longTurn(20_000),
+  });
+  const error = await failure(result);
+  assert.match(error.message, /larger than 1000 \(maxReplyBytes\)/);
+  assert.equal(error.retryable, false);
+  const received = seen.deltas.join("").length;
+  assert.ok(received > 1_000 && received < 20_000, `${received} characters passed on`);
+  assert.equal(seen.usages.length, 1, "the attempt may have cost tokens: its usage is reported");
+  assert.equal(seen.usages[0]!.source, "estimated");
+  await eventually("the upstream to see the stream closed", () => upstream.stats().aborts === 1);
+  assert.equal(upstream.stats().openConnections, 0);
+});
+
+Deno.test("a stream whose event never ends fails at maxReplyBytes instead of holding it all", async () => {
+  let closed = false;
+  let sent = 0;
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (_, info) => {
+    // The body never finishes on its own terms: a response that ends is the client closing.
+    info.completed.finally(() => (closed = true)).catch(() => {});
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        pull(controller) {
+          // One `data:` line that goes on (bounded, so a broken limit still ends the test).
+          if (sent++ === 20_000) return controller.close();
+          controller.enqueue(new TextEncoder().encode(sent === 1 ? "data: x" : "x".repeat(1024)));
+        },
+      }),
+      { headers: { "content-type": "text/event-stream" } },
+    );
+  });
+  const { result } = call({ url: `http://127.0.0.1:${server.addr.port}/v1` }, {}, {
+    maxReplyBytes: 64 * 1024,
+  });
+  const error = await failure(result);
+  assert.match(error.message, /larger than 65536 \(maxReplyBytes\)/);
+  await eventually("the server to see the connection closed", () => closed);
+  assert.ok(sent < 20_000, `${sent} pieces of 1 KiB were sent before the read stopped`);
+});
+
 Deno.test("openAiCompatible refuses bad options, naming them without showing the key", () => {
+  assert.throws(
+    () => openAiCompatible({ baseUrl: "http://x/v1", model: "m", maxReplyBytes: 0 }),
+    /maxReplyBytes must be an integer > 0, current value is 0/,
+  );
   assert.throws(() => openAiCompatible({ baseUrl: "ftp://x", model: "m" }), /baseUrl must be/);
   assert.throws(() => openAiCompatible({ baseUrl: "http://x/v1", model: "" }), /model must be/);
   assert.throws(

@@ -77,3 +77,18 @@ Deno.test("sseParser gives the same events whatever the line endings and whereve
     ),
   );
 });
+
+Deno.test("sseParser.held counts what an undispatched event holds, and drops to zero when it dispatches", () => {
+  const parser = sseParser(() => {});
+  assert.equal(parser.held, 0);
+  parser.push("data: abc");
+  assert.equal(parser.held, "data: abc".length, "an unfinished line");
+  parser.push("\ndata: de\n");
+  assert.equal(
+    parser.held,
+    "abc\nde".length,
+    "the data lines of an event whose blank line has not come",
+  );
+  parser.push("\n");
+  assert.equal(parser.held, 0);
+});
