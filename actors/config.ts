@@ -62,6 +62,8 @@ export interface TroupeConfig {
   llmWorkerConcurrency: number;
   /** Calls waiting for a worker before the pool refuses more. */
   llmQueueBound: number;
+  /** The most one upstream reply may hold (a JSON body, one streamed event, a stream's text). */
+  llmMaxReplyBytes: number;
   /** Requests allowed per session per rate-limit window; `0` turns the limit off. */
   rateLimitSession: number;
   /** Requests allowed per org per rate-limit window; `0` turns the limit off. */
@@ -108,6 +110,7 @@ export const DEFAULT_CONFIG: Readonly<TroupeConfig> = Object.freeze({
   llmWorkers: 0,
   llmWorkerConcurrency: 512,
   llmQueueBound: 10_000,
+  llmMaxReplyBytes: 16 * 1024 * 1024,
   // 10 requests/s per session and 1,000/s per org on average, with bursts of a window's worth.
   rateLimitSession: 600,
   rateLimitOrg: 60_000,
@@ -194,6 +197,12 @@ const SETTINGS: readonly Setting[] = [
     env: "TROUPE_LLM_QUEUE_BOUND",
     flag: "llm-queue-bound",
     parse: wholeNumber(0, 10_000_000),
+  },
+  {
+    key: "llmMaxReplyBytes",
+    env: "TROUPE_LLM_MAX_REPLY_BYTES",
+    flag: "llm-max-reply-bytes",
+    parse: wholeNumber(1024, 1024 * 1024 * 1024),
   },
   {
     key: "rateLimitSession",

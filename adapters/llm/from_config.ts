@@ -19,6 +19,7 @@ export type LlmSettings = Pick<
   | "llmWorkers"
   | "llmWorkerConcurrency"
   | "llmQueueBound"
+  | "llmMaxReplyBytes"
 >;
 
 /** The provider made from the settings, and its worker pool when it has one. */
@@ -58,6 +59,7 @@ export function llmFromSettings(settings: LlmSettings): ConfiguredLlm {
         baseUrl: settings.llmBaseUrl,
         model: settings.llmModel,
         timeoutMs: settings.llmTimeoutMs,
+        maxReplyBytes: settings.llmMaxReplyBytes,
         ...(settings.llmApiKey === null ? {} : { apiKey: settings.llmApiKey }),
       },
     },

@@ -128,3 +128,22 @@ Deno.test("createRuntime refuses a bad TROUPE_LLM_* value, naming the variable",
     Deno.env.delete("TROUPE_LLM_BASE_URL");
   }
 });
+
+Deno.test("TROUPE_LLM_MAX_REPLY_BYTES reaches the workers: a reply past it fails once, without retries", async () => {
+  await using upstream = startMockUpstream();
+  const { provider } = llmFromSettings(settings(upstream.url, { llmMaxReplyBytes: 1024 }));
+  const events: TroupeEvent[] = [];
+  await using runtime = createRuntime({ llm: provider });
+  runtime.subscribe((event) => events.push(event));
+  const small = await runtime.send({ session: "s1", content: "short" });
+  assertEquals(small.status, "completed");
+  const big = await runtime.send({ session: "s2", content: "word ".repeat(1000) });
+  assertEquals(big.status, "failed");
+  assert(big.error?.message.includes("maxReplyBytes"), big.error?.message);
+  assertEquals(big.error?.retryable, false);
+  assertEquals(upstream.stats().requests, 2, "the oversized reply was not asked for again");
+  await eventually(
+    "the failed attempt's event",
+    () => events.some((e) => e.type === "llm.attempted" && e.outcome === "failed"),
+  );
+});
