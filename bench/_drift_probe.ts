@@ -2,23 +2,19 @@
 //
 // Run by stream_lag.ts, not by hand: `deno run bench/_drift_probe.ts`, then
 // close its stdin; it prints `ready` on a line of its own once it measures,
-// then, at the end, the lateness of each 10 ms timer, in ms, as one JSON array. It does nothing else, so its drift is what the machine's
-// scheduler alone costs a thread that wants to wake up at that moment: the
-// floor under the drift measured on Troupe's main thread in the same phase.
+// then, at the end, the lateness of each 10 ms timer, in ms, as one JSON
+// array. It does nothing else, so its drift is what the machine's scheduler
+// alone costs a thread that wants to wake up at that moment: the floor under
+// the drift measured on Troupe's main thread in the same phase.
 
-const TICK_MS = 10;
-const lateness: number[] = [];
-let open = true;
-(async () => {
+import { drift } from "./_drift.ts";
+
+/** Resolves when stdin closes (nothing is ever sent on it). */
+async function stdinClosed(): Promise<void> {
   for await (const _ of Deno.stdin.readable) {
     // Nothing is sent; the loop ends when stdin closes.
   }
-  open = false;
-})();
-console.log("ready");
-while (open) {
-  const due = performance.now() + TICK_MS;
-  await new Promise((resolve) => setTimeout(resolve, TICK_MS));
-  lateness.push(performance.now() - due);
 }
-console.log(JSON.stringify(lateness));
+
+console.log("ready");
+console.log(JSON.stringify(await drift(stdinClosed())));

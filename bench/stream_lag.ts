@@ -15,6 +15,7 @@ import { openAiCompatible } from "../adapters/llm/openai_compatible.ts";
 import { llmPool } from "../adapters/workers/llm_pool.ts";
 import { percentile } from "../scripts/_load_stats.ts";
 import { startUpstream } from "../scripts/_perf_processes.ts";
+import { drift } from "./_drift.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -29,20 +30,6 @@ const { values } = parseArgs({
 const STREAMS = Number(values.streams);
 const TOKENS = Number(values.tokens);
 const TPS = Number(values.tps);
-const TICK_MS = 10;
-
-/** Sample how late a `TICK_MS` timer fires until `done` settles. */
-async function drift(done: Promise<unknown>): Promise<number[]> {
-  const lateness: number[] = [];
-  let finished = false;
-  done.finally(() => (finished = true));
-  while (!finished) {
-    const due = performance.now() + TICK_MS;
-    await new Promise((resolve) => setTimeout(resolve, TICK_MS));
-    lateness.push(performance.now() - due);
-  }
-  return lateness;
-}
 
 const content = Array.from({ length: TOKENS }, (_, i) => `token${i}`).join(" ");
 
