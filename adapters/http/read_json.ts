@@ -1,6 +1,7 @@
 // Reads a request's JSON object body under a byte limit, counting the bytes that actually arrive.
 
 import { InvalidInputError } from "../../actors/errors.ts";
+import { readAtMost } from "../_body.ts";
 import { HttpError } from "./errors.ts";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -30,7 +31,8 @@ export async function readJsonObject(
 ): Promise<Record<string, unknown>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes, `${declared} bytes`);
-  const bytes = await readLimited(request.body, maxBytes);
+  const bytes = request.body === null ? new Uint8Array() : await readAtMost(request.body, maxBytes);
+  if (bytes === null) throw tooLarge(maxBytes, `more than ${maxBytes} bytes`);
 
   let text: string;
   try {
@@ -89,35 +91,6 @@ export function requireJson(request: Request): void {
       }`,
     );
   }
-}
-
-async function readLimited(
-  body: ReadableStream<Uint8Array> | null,
-  maxBytes: number,
-): Promise<Uint8Array> {
-  if (body === null) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  // The lock is never released: nothing reads the body after this, and releasing it costs
-  // more than the rest of the read (it rejects the reader's `closed` with a new TypeError).
-  const reader = body.getReader();
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw tooLarge(maxBytes, `more than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
 }
 
 function tooLarge(maxBytes: number, current: string): HttpError {

@@ -1,7 +1,7 @@
 // Reads a 200 chat completion response, streamed (SSE) or whole (JSON), into one reply, passing text on as it arrives.
 
 import { ProviderError } from "../../actors/errors.ts";
-import { type ByteReader, byteReader } from "./_byte_reader.ts";
+import { type ByteReader, byteReader, readAtMost } from "../_body.ts";
 import { chunkFolder, readCompletion, type WireReply } from "./_chat_wire.ts";
 import { sseParser } from "./_sse_parser.ts";
 
@@ -89,23 +89,13 @@ export function replyReader(response: Response, context: ReadReplyContext): Repl
 async function readBody(response: Response, context: ReadReplyContext): Promise<string> {
   const max = context.maxBytes ?? DEFAULT_MAX_REPLY_BYTES;
   if (response.body === null) return "";
-  const reader = byteReader(response.body);
   if (Number(response.headers.get("content-length") ?? "0") > max) {
-    reader.cancel().catch(() => {});
+    response.body.cancel().catch(() => {});
     throw tooLarge(context, max);
   }
-  const decoder = new TextDecoder();
-  let text = "";
-  let size = 0;
-  for (let chunk = await reader.read(); chunk !== undefined; chunk = await reader.read()) {
-    size += chunk.byteLength;
-    if (size > max) {
-      reader.cancel().catch(() => {});
-      throw tooLarge(context, max);
-    }
-    text += decoder.decode(chunk, { stream: true });
-  }
-  return text + decoder.decode();
+  const bytes = await readAtMost(response.body, max);
+  if (bytes === null) throw tooLarge(context, max);
+  return new TextDecoder().decode(bytes);
 }
 
 function tooLarge(context: ReadReplyContext, max: number): ProviderError {

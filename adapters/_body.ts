@@ -1,4 +1,4 @@
-// Reads a response body chunk by chunk into one reused buffer (a BYOB reader) when the body allows it.
+// Reading HTTP bodies: chunk by chunk into one reused buffer (streamed replies), or whole under a byte limit.
 
 /** Bytes read from a body; each chunk is valid only until the next `read()`. */
 export interface ByteReader {
@@ -24,7 +24,7 @@ const BUFFER_BYTES = 16 * 1024;
  *
  * @example
  * ```ts
- * import { byteReader } from "./_byte_reader.ts";
+ * import { byteReader } from "./_body.ts";
  *
  * const reader = byteReader(new Response("data: hi\n\n").body!);
  * const decoder = new TextDecoder();
@@ -66,4 +66,45 @@ function defaultReader(reader: ReadableStreamDefaultReader<Uint8Array>): ByteRea
     },
     cancel: () => reader.cancel(),
   };
+}
+
+/**
+ * Read all of `body` unless more than `maxBytes` arrive: the bytes, or `null`
+ * once the count passes `maxBytes` (the body is then cancelled, and nothing
+ * more is read). It counts what actually arrives, whatever a header declared.
+ *
+ * @example
+ * ```ts
+ * import { readAtMost } from "./_body.ts";
+ *
+ * console.assert((await readAtMost(new Response("four").body!, 4))?.length === 4);
+ * console.assert((await readAtMost(new Response("five!").body!, 4)) === null);
+ * ```
+ */
+export async function readAtMost(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array | null> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // The lock is never released: nothing reads the body after this, and releasing it costs
+  // more than the rest of the read (it rejects the reader's `closed` with a new TypeError).
+  const reader = body.getReader();
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }

@@ -1,8 +1,8 @@
-// Tests the body reader of streamed replies: byte streams through one reused buffer, other streams as they come.
+// Tests reading bodies: streamed replies through one reused buffer (or as they come), and whole bodies under a limit.
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { byteReader } from "../../../adapters/llm/_byte_reader.ts";
+import { byteReader, readAtMost } from "../../adapters/_body.ts";
 
 /** A byte stream (what `fetch` gives) or a default stream (what a caller may build) of `pieces`. */
 function body(
@@ -98,4 +98,27 @@ Deno.test("byteReader reads a fetch body streamed over real HTTP in pieces", asy
   const response = await fetch(`http://127.0.0.1:${server.addr.port}/`);
   const bytes = await readAll(response.body!);
   assert.equal(new TextDecoder().decode(new Uint8Array(bytes)), events.join(""));
+});
+
+Deno.test("readAtMost returns every byte up to the limit, and null past it with the body cancelled", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.uint8Array({ minLength: 1, maxLength: 40 }), { maxLength: 8 }),
+      fc.nat(300),
+      fc.boolean(),
+      async (pieces, maxBytes, bytes) => {
+        const whole = pieces.flatMap((p) => [...p]);
+        let reason: unknown = "not cancelled";
+        const result = await readAtMost(body(pieces, bytes, (r) => (reason = r)), maxBytes);
+        if (whole.length <= maxBytes) {
+          assert.deepEqual(result === null ? null : [...result], whole);
+          assert.equal(reason, "not cancelled");
+        } else {
+          assert.equal(result, null);
+          assert.equal(reason, undefined, "the body was cancelled");
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
 });
