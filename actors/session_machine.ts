@@ -45,18 +45,26 @@ export type {
   SessionMachineInput,
 } from "./session_types.ts";
 
+/** Start the LLM call of `context.running`, as the context stands after the step's `assign`s. */
+const START_CALL = {
+  type: "startCall",
+  params: ({ context }: { context: SessionContext }) => runInput(context),
+} as const;
+
 /**
- * The session machine. States: `idle` (nothing to do), `pending` (a run is
- * formed and waits out the debounce window), `running` (one LLM call in
- * flight; leaving this state aborts it).
+ * The session machine. States: `ready` (at most one LLM call in flight, the
+ * run in `context.running`; none when it is `null`) and `pending` (a run is
+ * formed and waits out the debounce window; nothing in flight).
  *
  * A message that arrives while work is pending or in flight is handled by its
  * policy: `merge` folds it into the newest run (aborting the call in flight
  * when that run had started), `enqueue` queues its own run, `reject` refuses
- * it, `interrupt` aborts everything before it. Entering `running` starts
- * the LLM call (action `startCall`, given the run's prompt) and leaving it,
- * for any reason, stops it (`stopCall`); the outcome comes back as `llm.done`
- * or `llm.failed` and is taken only if it names the current run. Both actions
+ * it, `interrupt` aborts everything before it. Starting a run starts its LLM
+ * call (action `startCall`, given the run's prompt) and dropping a run in
+ * flight, for any reason, stops it (`stopCall`); the outcome comes back as
+ * `llm.done` or `llm.failed` and is taken only if it names the current run.
+ * Starting and ending a run change the context, not the state: a change of
+ * state costs XState about as much again as the rest of a step. Both actions
  * are supplied with `.provide()`; every other effect leaves the machine in the
  * list of one emitted `session.effects` per step: `session.event` (for the
  * bus), `session.reply` (a caller's outcome), `session.history` (entries to
@@ -100,7 +108,7 @@ export type {
  *   policy: "merge",
  *   run: "r1",
  * });
- * await waitFor(actor, (s) => s.matches("idle"), { timeout: 1000 });
+ * await waitFor(actor, (s) => s.context.running === null, { timeout: 1000 });
  * console.assert(replies[0] === "completed");
  * actor.stop();
  * ```
@@ -126,6 +134,9 @@ export const sessionMachine = setup({
     isCurrentRunWithQueue: ({ context, event }) =>
       context.queue.length > 0 && isCurrentRun(context, event),
     noDebounce: ({ context }) => context.debounceMs <= 0,
+    isIdle: ({ context }) => context.running === null,
+    /** Nothing runs and there is no debounce window (one guard: this is the hot path). */
+    startsNow: ({ context }) => context.running === null && context.debounceMs <= 0,
   },
   // Each step tells the outside world what it did in one `session.effects` emit
   // (`tell...` actions, computed from the context before the step's `assign`):
@@ -305,19 +316,80 @@ export const sessionMachine = setup({
 }).createMachine({
   id: "session",
   context: ({ input }) => ({ ...input, running: null, queue: [] }),
-  initial: "idle",
+  initial: "ready",
   states: {
-    idle: {
+    // The run in flight, if any, is `context.running`: starting and ending a
+    // run changes the context, not the state, which halves what XState does
+    // per message. Every transition that drops the run in flight names
+    // `stopCall` first, and leaving `ready` for `pending` stops it too. (Stopping
+    // the actor runs no exit action: the runtime cancels a session's work first.)
+    ready: {
+      exit: "stopCall",
       on: {
         "message.received": [
-          { guard: "noDebounce", target: "running", actions: ["tellStartAlone", "startAlone"] },
-          { target: "pending", actions: ["announce", "enqueueMessage"] },
+          // The hot path: nothing runs and no debounce, so the message runs at once.
+          { guard: "startsNow", actions: ["tellStartAlone", "startAlone", START_CALL] },
+          { guard: "isIdle", target: "pending", actions: ["announce", "enqueueMessage"] },
+          { guard: "isReject", actions: ["announce", "rejectMessage"] },
+          { guard: "isEnqueue", actions: ["announce", "enqueueMessage"] },
+          {
+            guard: and(["isMerge", "hasQueue"]),
+            actions: ["announce", "foldIntoLastBatch"],
+          },
+          {
+            guard: and(["isMerge", "noDebounce"]),
+            actions: [
+              "stopCall",
+              "announce",
+              "mergeIntoRunning",
+              "tellStartHead",
+              "startHeadBatch",
+              START_CALL,
+            ],
+          },
+          { guard: "isMerge", target: "pending", actions: ["announce", "mergeIntoRunning"] },
+          {
+            guard: "noDebounce",
+            actions: [
+              "stopCall",
+              "announce",
+              "interruptAll",
+              "tellStartHead",
+              "startHeadBatch",
+              START_CALL,
+            ],
+          },
+          { target: "pending", actions: ["announce", "interruptAll"] },
+        ],
+        "session.cancel": { actions: ["stopCall", "cancelAll"] },
+        // The next queued run starts in the same step. Results of a stopped call never match.
+        "llm.done": [
+          {
+            guard: "isCurrentRunWithQueue",
+            actions: [
+              "tellCompleted",
+              "completeRun",
+              "tellStartHead",
+              "startHeadBatch",
+              START_CALL,
+            ],
+          },
+          { guard: "isCurrentRun", actions: ["tellCompleted", "completeRun"] },
+        ],
+        "llm.failed": [
+          {
+            guard: "isCurrentRunWithQueue",
+            actions: ["failRun", "tellStartHead", "startHeadBatch", START_CALL],
+          },
+          { guard: "isCurrentRun", actions: "failRun" },
         ],
       },
     },
     pending: {
-      // Entered only when debounceMs > 0: the run waits for the burst to end.
-      after: { debounce: { target: "running", actions: ["tellStartHead", "startHeadBatch"] } },
+      // Entered only when debounceMs > 0: the run waits for the burst to end. Nothing is in flight.
+      after: {
+        debounce: { target: "ready", actions: ["tellStartHead", "startHeadBatch", START_CALL] },
+      },
       on: {
         "message.received": [
           { guard: "isReject", actions: ["announce", "rejectMessage"] },
@@ -330,60 +402,7 @@ export const sessionMachine = setup({
           },
           { target: "pending", reenter: true, actions: ["announce", "interruptAll"] },
         ],
-        "session.cancel": { target: "idle", actions: "cancelAll" },
-      },
-    },
-    running: {
-      // Every way in has made `running` the run to start (its messages in history).
-      entry: {
-        type: "startCall",
-        params: ({ context }: { context: SessionContext }) => runInput(context),
-      },
-      // Leaving `running` for any reason aborts the call's signal.
-      exit: "stopCall",
-      on: {
-        "message.received": [
-          { guard: "isReject", actions: ["announce", "rejectMessage"] },
-          { guard: "isEnqueue", actions: ["announce", "enqueueMessage"] },
-          {
-            guard: and(["isMerge", "hasQueue"]),
-            actions: ["announce", "foldIntoLastBatch"],
-          },
-          {
-            guard: and(["isMerge", "noDebounce"]),
-            target: "running",
-            reenter: true,
-            actions: ["announce", "mergeIntoRunning", "tellStartHead", "startHeadBatch"],
-          },
-          { guard: "isMerge", target: "pending", actions: ["announce", "mergeIntoRunning"] },
-          {
-            guard: "noDebounce",
-            target: "running",
-            reenter: true,
-            actions: ["announce", "interruptAll", "tellStartHead", "startHeadBatch"],
-          },
-          { target: "pending", actions: ["announce", "interruptAll"] },
-        ],
-        "session.cancel": { target: "idle", actions: "cancelAll" },
-        // The next queued run starts in the same step. Results of a stopped call never match.
-        "llm.done": [
-          {
-            guard: "isCurrentRunWithQueue",
-            target: "running",
-            reenter: true,
-            actions: ["tellCompleted", "completeRun", "tellStartHead", "startHeadBatch"],
-          },
-          { guard: "isCurrentRun", target: "idle", actions: ["tellCompleted", "completeRun"] },
-        ],
-        "llm.failed": [
-          {
-            guard: "isCurrentRunWithQueue",
-            target: "running",
-            reenter: true,
-            actions: ["failRun", "tellStartHead", "startHeadBatch"],
-          },
-          { guard: "isCurrentRun", target: "idle", actions: "failRun" },
-        ],
+        "session.cancel": { target: "ready", actions: "cancelAll" },
       },
     },
   },

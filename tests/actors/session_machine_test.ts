@@ -9,6 +9,7 @@ import {
   buildPrompt,
   type LlmRunInput,
   type LlmRunOutput,
+  type SessionContext,
   sessionMachine,
   type SessionMachineInput,
 } from "../../actors/session_machine.ts";
@@ -103,6 +104,11 @@ function harness(overrides: Partial<SessionMachineInput> = {}) {
   return { actor, calls, replies, events, history, send, tick, clock };
 }
 
+/** Nothing in flight and nothing waiting: what the machine calls idle. */
+function isIdle(context: SessionContext): boolean {
+  return context.running === null && context.queue.length === 0;
+}
+
 function replyFor(replies: Reply[], messageId: string): Reply | undefined {
   return replies.find((r) => r.messageId === messageId);
 }
@@ -110,12 +116,12 @@ function replyFor(replies: Reply[], messageId: string): Reply | undefined {
 Deno.test("a message on an idle session starts one call and completes with its answer", async () => {
   const h = harness();
   h.send("hello");
-  assert(h.actor.getSnapshot().matches("running"));
+  assert(h.actor.getSnapshot().context.running !== null);
   assertEquals(h.calls.length, 1);
   assertEquals(h.calls[0]!.input.messages, [{ role: "user", content: "hello" }]);
   h.calls[0]!.answer();
   await h.tick();
-  assert(h.actor.getSnapshot().matches("idle"));
+  assert(isIdle(h.actor.getSnapshot().context));
   const reply = replyFor(h.replies, "m1")!;
   assertEquals(reply.status, "completed");
   assertEquals(reply.runId, "r1");
@@ -160,7 +166,11 @@ Deno.test("regression: an answer that arrives after its run was superseded is ne
   await h.tick();
   assert(!h.replies.some((r) => r.text === "stale answer"));
   assert(!h.history.some((e) => e.content === "stale answer"));
-  assert(h.actor.getSnapshot().matches("running"), "the newer run is still in flight");
+  assertEquals(
+    h.actor.getSnapshot().context.running?.run,
+    "r2",
+    "the newer run is still in flight",
+  );
   h.calls[1]!.answer();
   await h.tick();
   assertEquals(h.replies.filter((r) => r.status === "completed").length, 1);
@@ -284,7 +294,7 @@ Deno.test("regression: cancel aborts the call, tells every caller, and a cancell
     ["m1", "cancelled"],
     ["m2", "cancelled"],
   ]);
-  assert(h.actor.getSnapshot().matches("idle"));
+  assert(isIdle(h.actor.getSnapshot().context));
   h.calls[0]!.answer("too late");
   await h.tick();
   assertEquals(h.calls.length, 1, "the queued message never ran");
