@@ -2,10 +2,17 @@
 
 import type { Clock } from "./ports.ts";
 
-/** Makes ids. */
-export type IdGenerator = () => string;
+/**
+ * Makes ids. `now` is the caller's reading of the same clock, when it has one
+ * at hand (an event stamped with a time gets an id of that time); without it
+ * the generator reads the clock itself.
+ */
+export type IdGenerator = (now?: number) => string;
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const HEX1 = Array.from({ length: 16 }, (_, i) => i.toString(16));
+// Twelve counter bits and the dash after them: an id is then six pieces, not ten.
+const HEX3_DASH = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(3, "0") + "-");
 const COUNTER_BITS = 30;
 const COUNTER_LIMIT = 2 ** COUNTER_BITS;
 
@@ -52,16 +59,13 @@ export function idGenerator(clock: Pick<Clock, "now">): IdGenerator {
       HEX[random[8]!]! + HEX[random[9]!]!).slice(1);
   }
 
-  return function nextId(): string {
-    const now = Math.floor(Math.max(clock.now(), 0));
+  return function nextId(at?: number): string {
+    const now = Math.floor(Math.max(at ?? clock.now(), 0));
     if (now > lastMs) reseed(now);
     else if (++counter >= COUNTER_LIMIT) reseed(lastMs + 1);
     const c = counter;
-    const a = (c >>> 18) & 0xfff;
-    const v = 8 | ((c >>> 16) & 0x3);
-    const b = (c >>> 4) & 0xfff;
-    const d = c & 0xf;
-    return prefix + HEX[a >>> 4]! + (a & 0xf).toString(16) + "-" + v.toString(16) +
-      HEX[b >>> 4]! + (b & 0xf).toString(16) + "-" + d.toString(16) + tail;
+    // rand_a: counter bits 29-18; variant 10 and bits 17-16; bits 15-4; bits 3-0 then rand_b.
+    return prefix + HEX3_DASH[(c >>> 18) & 0xfff]! + HEX1[8 | ((c >>> 16) & 0x3)]! +
+      HEX3_DASH[(c >>> 4) & 0xfff]! + HEX1[c & 0xf]! + tail;
   };
 }

@@ -115,7 +115,8 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   let sweepTimer: unknown;
 
   function publish(org: string, session: string, body: EventBody): void {
-    bus.publish({ id: nextId(), ts: clock.now(), org, session, ...body } as TroupeEvent);
+    const ts = clock.now();
+    bus.publish({ id: nextId(ts), ts, org, session, ...body } as TroupeEvent);
   }
 
   const machine = sessionMachine.provide({

@@ -128,3 +128,21 @@ Deno.test("ids are strictly increasing for any clock sequence, repeats and steps
     { numRuns: 500 },
   );
 });
+
+Deno.test("an id made with the caller's reading carries that time and leaves the clock unread", () => {
+  let reads = 0;
+  const nextId = idGenerator({
+    now: () => {
+      reads++;
+      return T0;
+    },
+  });
+  const ids = [nextId(T0 + 5), nextId(T0 + 5), nextId(T0 + 7), nextId(T0 + 1)];
+  assert.equal(reads, 0);
+  assert.deepEqual(ids.map(timestampOf), [T0 + 5, T0 + 5, T0 + 7, T0 + 7]);
+  assertStrictlyIncreasing(ids);
+  for (const id of ids) assert.match(id, UUID_V7);
+  ids.push(nextId());
+  assert.equal(reads, 1);
+  assertStrictlyIncreasing(ids);
+});
