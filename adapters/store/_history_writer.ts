@@ -13,7 +13,7 @@ export type RunTransaction = (queries: readonly CompiledQuery[]) => Promise<unkn
 export interface HistoryWriter {
   /** Append a session's entries; resolves once they are committed. */
   append(org: string, session: string, entries: HistoryEntry[]): Promise<void>;
-  /** Resolves once every append so far is settled. */
+  /** Write what waits at once; resolves once every append so far is settled. */
   drain(): Promise<void>;
 }
 
@@ -36,26 +36,46 @@ const MESSAGE_COLUMNS = 8;
 const SESSION_COLUMNS = 4;
 
 /**
- * Group commit without a timer. An append to an idle writer is written
- * straight after the current turn of the event loop (`setImmediate`, so the
- * appends of that turn join it); appends that arrive while a group is being
- * written wait for it and then go together in the next group. Under load the
- * groups grow by themselves; a lone append waits for no clock. Each group is
- * one transaction of two statements (`historyStatementMaker`) handed to
- * `runTransaction` in one step: on a SQLite file one message to its worker,
- * so the connection is never held across round trips. Appends of one session
- * keep their order. If a group fails, each of its appends is tried alone, so
- * one bad append (say, an id already in its session) fails only its own
- * caller.
+ * Group commit. An append to an idle writer waits `groupMs` for others (0:
+ * only the rest of the current turn of the event loop, through
+ * `setImmediate`) and is then written with every append that came meanwhile;
+ * appends that arrive while a group is being written wait for it and go
+ * together in the next group. Waiting costs no caller a reply (history is
+ * written behind the replies) and saves a transaction per append: a lone
+ * chat turn makes two appends ≈ 1 ms apart (its message, then its answer),
+ * and each transaction is a message to the SQLite worker, a commit and a
+ * message back. `drain()` cuts the wait short. Each group is one transaction
+ * of two statements (`historyStatementMaker`) handed to `runTransaction` in
+ * one step: on a SQLite file one message to its worker, so the connection is
+ * never held across round trips. Appends of one session keep their order. If
+ * a group fails, each of its appends is tried alone, so one bad append (say,
+ * an id already in its session) fails only its own caller.
  */
 export function historyWriter(
   db: Kysely<Database>,
   maxParameters: number,
   runTransaction: RunTransaction,
+  groupMs = 0,
 ): HistoryWriter {
   let queue: Pending[] = [];
   let scheduled = false;
   let writing: Promise<void> = Promise.resolve();
+  // The group waiting out `groupMs`, so that `drain()` can end the wait.
+  let waiting: { timer: ReturnType<typeof setTimeout>; end(): void } | null = null;
+  let draining = 0;
+
+  function gather(): Promise<void> {
+    if (groupMs <= 0 || draining > 0) return afterThisTurn();
+    return new Promise((resolve) => {
+      const end = () => {
+        clearTimeout(timer);
+        waiting = null;
+        resolve();
+      };
+      const timer = setTimeout(end, groupMs);
+      waiting = { timer, end };
+    });
+  }
   const statements = historyStatementMaker(db, maxParameters);
 
   const write = (appends: SessionAppend[]) => runTransaction(statements(appends));
@@ -81,15 +101,21 @@ export function historyWriter(
         queue.push({ org, session, entries, resolve, reject });
         if (scheduled) return;
         scheduled = true;
-        writing = writing.then(afterThisTurn).then(flush);
+        writing = writing.then(gather).then(flush);
       });
     },
     async drain() {
       // A flush chained while waiting extends `writing`: wait until none is left.
-      let seen: Promise<void> | undefined;
-      while (seen !== writing) {
-        seen = writing;
-        await seen;
+      draining++;
+      try {
+        let seen: Promise<void> | undefined;
+        while (seen !== writing) {
+          seen = writing;
+          waiting?.end();
+          await seen;
+        }
+      } finally {
+        draining--;
       }
     },
   };

@@ -76,6 +76,17 @@ export interface SqlStoreOptions {
   runTransaction?: (
     queries: readonly CompiledQuery[],
   ) => Promise<ReadonlyArray<{ numAffectedRows?: bigint }>>;
+  /**
+   * How long a history append waits for others before their group is
+   * written, in ms; 0 writes after the current turn of the event loop.
+   * Replies never wait for history, so the wait costs no caller anything,
+   * while one transaction then carries a turn's message and its answer (and
+   * other sessions' turns) instead of one each. Closing the store writes
+   * what waits at once.
+   *
+   * @default {5}
+   */
+  historyGroupMs?: number;
 }
 
 /**
@@ -147,7 +158,7 @@ const MAX_PARAMETERS = { sqlite: 32_766, postgres: 65_535 } as const;
  */
 export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): SqlStore {
   const { dialect = detectDialect(db), postgresBulk = "unnest" } = options;
-  const { maxParameters = MAX_PARAMETERS[dialect] } = options;
+  const { maxParameters = MAX_PARAMETERS[dialect], historyGroupMs = 5 } = options;
   if (dialect !== "sqlite" && dialect !== "postgres") {
     throw new TypeError(
       `Cannot create the SQL store: dialect must be "sqlite" or "postgres", current value is ${
@@ -166,6 +177,11 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     // 17: the widest row (usage_events) must fit in one statement.
     throw new RangeError(
       `Cannot create the SQL store: maxParameters must be an integer of at least 17, current value is ${maxParameters}`,
+    );
+  }
+  if (!(historyGroupMs >= 0 && historyGroupMs <= 1_000)) {
+    throw new RangeError(
+      `Cannot create the SQL store: historyGroupMs must be between 0 and 1000, current value is ${historyGroupMs}`,
     );
   }
   // Without a one-step runner, the statements run one by one in a Kysely transaction.
@@ -240,7 +256,7 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     });
   }
 
-  const history = historyWriter(db, maxParameters, runTransaction);
+  const history = historyWriter(db, maxParameters, runTransaction, historyGroupMs);
 
   function appendHistory(org: string, session: string, entries: HistoryEntry[]): Promise<void> {
     try {

@@ -175,3 +175,48 @@ Deno.test("PostgreSQL: a group split over many statements keeps each session's r
   await using postgres = await startPostgres();
   assertEquals(await checkChunked(postgres.url), CHUNKED);
 });
+
+Deno.test("SQLite: appends wait out historyGroupMs together, and closing the store writes them at once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/troupe.db`;
+    // A wait far longer than the test: only close() can have written the group.
+    const store = await openStore(path, { historyGroupMs: 1_000 });
+    const written: string[] = [];
+    const appends = ["u1", "a1", "u2"].map((id, i) =>
+      store.appendHistory("acme", "s", [{
+        id,
+        role: i === 1 ? "assistant" : "user",
+        content: id,
+        ts: i,
+      }]).then(() => written.push(id))
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assertEquals(written, [], "nothing is written before the group's wait ends");
+    const peek = new DatabaseSync(path);
+    try {
+      assertEquals(peek.prepare("select count(*) as n from messages").get()?.n, 0);
+    } finally {
+      peek.close();
+    }
+    const closed = store.close().then(() => "closed");
+    const late = new Promise((resolve) => setTimeout(resolve, 900, "still waiting"));
+    assertEquals(await Promise.race([closed, late]), "closed", "close() ends the wait");
+    await Promise.all(appends);
+    assertEquals(written, ["u1", "a1", "u2"]);
+    await using reopened = await openStore(path);
+    const page = await reopened.readHistory("acme", "s", { limit: 10 });
+    assertEquals(page.entries.map((e) => e.id), ["u1", "a1", "u2"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openStore refuses a historyGroupMs outside 0..1000, naming it", async () => {
+  for (const historyGroupMs of [-1, 1_001, Number.NaN]) {
+    await assertRejects(
+      openStore(":memory:", { historyGroupMs }),
+      (error: Error) => error.message.includes("historyGroupMs must be between 0 and 1000"),
+    );
+  }
+});
