@@ -86,7 +86,10 @@ export function checkContent(value: unknown, maxLength: number): string {
 }
 
 /** The most a caller may ask a provider to generate in one call. */
-const MAX_TOKENS_LIMIT = 1_000_000;
+export const MAX_TOKENS_LIMIT = 1_000_000;
+
+/** The highest sampling temperature a caller may ask for (the lowest is 0). */
+export const MAX_TEMPERATURE = 2;
 
 /**
  * Check a cap on generated tokens: a whole number from 1 to 1,000,000.
@@ -113,10 +116,10 @@ export function checkMaxTokens(field: string, value: unknown, action: string): n
  * ```
  */
 export function checkTemperature(field: string, value: unknown, action: string): number {
-  if (typeof value !== "number" || !(value >= 0 && value <= 2)) {
+  if (typeof value !== "number" || !(value >= 0 && value <= MAX_TEMPERATURE)) {
     throw new InvalidInputError(
       field,
-      `Cannot ${action}: ${field} must be a number from 0 to 2, current value is ${
+      `Cannot ${action}: ${field} must be a number from 0 to ${MAX_TEMPERATURE}, current value is ${
         typeof value === "number" ? value : show(value)
       }`,
     );

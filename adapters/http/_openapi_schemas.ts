@@ -1,5 +1,7 @@
 // The JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of what Troupe's HTTP API sends and answers.
 
+import { MAX_TEMPERATURE, MAX_TOKENS_LIMIT } from "../../actors/validate.ts";
+
 type Schema = Record<string, unknown>;
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -85,10 +87,15 @@ export const SCHEMAS: Record<string, Schema> = {
       maxTokens: {
         type: "integer",
         minimum: 1,
-        maximum: 1_000_000,
+        maximum: MAX_TOKENS_LIMIT,
         description: "Most tokens the reply may have.",
       },
-      temperature: { type: "number", minimum: 0, maximum: 2, description: "Sampling temperature." },
+      temperature: {
+        type: "number",
+        minimum: 0,
+        maximum: MAX_TEMPERATURE,
+        description: "Sampling temperature.",
+      },
     },
   },
   Usage: {
@@ -267,19 +274,19 @@ export const SCHEMAS: Record<string, Schema> = {
       max_tokens: {
         type: ["integer", "null"],
         minimum: 1,
-        maximum: 1_000_000,
+        maximum: MAX_TOKENS_LIMIT,
         description: "Upper bound on generated tokens, passed to the provider.",
       },
       max_completion_tokens: {
         type: ["integer", "null"],
         minimum: 1,
-        maximum: 1_000_000,
+        maximum: MAX_TOKENS_LIMIT,
         description: "The newer name of max_tokens; wins when both are sent.",
       },
       temperature: {
         type: ["number", "null"],
         minimum: 0,
-        maximum: 2,
+        maximum: MAX_TEMPERATURE,
         description: "Sampling temperature, passed to the provider.",
       },
     },

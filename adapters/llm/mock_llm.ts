@@ -134,6 +134,7 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
     let produced = "";
     // A call whose signal was aborted before it came in never reached the "upstream": no cost.
     const began = !signal.aborted;
+    const answered = request.options?.model ?? model;
     try {
       const latency = typeof latencyMs === "function" ? latencyMs(request) : latencyMs;
       if (latency > 0) await sleep(clock, latency, signal);
@@ -159,7 +160,6 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
       }
       stats.completed++;
       const usage = usageOf(input, estimateTokens(text), "reported");
-      const answered = request.options?.model ?? model;
       onUsage?.(usage, answered);
       return { text, usage, finishReason: "stop", model: answered };
     } catch (error) {
@@ -167,10 +167,7 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
         stats.aborted++;
         // As an upstream's provider does: the prompt was read and `produced` generated.
         if (began) {
-          onUsage?.(
-            usageOf(input, estimateTokens(produced), "estimated"),
-            request.options?.model ?? model,
-          );
+          onUsage?.(usageOf(input, estimateTokens(produced), "estimated"), answered);
         }
       }
       throw error;

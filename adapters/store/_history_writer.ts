@@ -60,8 +60,8 @@ export function historyWriter(
   let queue: Pending[] = [];
   let scheduled = false;
   let writing: Promise<void> = Promise.resolve();
-  // The group waiting out `groupMs`, so that `drain()` can end the wait.
-  let waiting: { timer: ReturnType<typeof setTimeout>; end(): void } | null = null;
+  // Ends the wait of the group waiting out `groupMs`, so that `drain()` need not wait for it.
+  let endWait: (() => void) | null = null;
   let draining = 0;
 
   function gather(): Promise<void> {
@@ -69,11 +69,11 @@ export function historyWriter(
     return new Promise((resolve) => {
       const end = () => {
         clearTimeout(timer);
-        waiting = null;
+        endWait = null;
         resolve();
       };
       const timer = setTimeout(end, groupMs);
-      waiting = { timer, end };
+      endWait = end;
     });
   }
   const statements = historyStatementMaker(db, maxParameters);
@@ -111,7 +111,7 @@ export function historyWriter(
         let seen: Promise<void> | undefined;
         while (seen !== writing) {
           seen = writing;
-          waiting?.end();
+          endWait?.();
           await seen;
         }
       } finally {
