@@ -135,3 +135,58 @@ Deno.test("replyReader refuses, without retry, a stream that is not the wire for
   assert.ok(whole.error instanceof ProviderError);
   assert.match(whole.error.message, /choices\[0\]\.message is missing/);
 });
+
+Deno.test("replyReader holds a JSON reply to maxBytes over HTTP, compressed or of no declared length", async () => {
+  const completion = await fixture("openai_chat_completion.json");
+  // Padding inside the JSON: valid, and far larger decoded than compressed.
+  const padded = completion.replace('"id":', `"padding":"${" ".repeat(50_000)}","id":`);
+  const gzip = async (text: string) =>
+    new Uint8Array(
+      await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")))
+        .arrayBuffer(),
+    );
+  const bodies: Record<string, () => Promise<Response>> = {
+    "/declared": () => Promise.resolve(Response.json(JSON.parse(completion))),
+    "/gzip-small": async () =>
+      new Response(await gzip(completion), {
+        headers: { "content-type": "application/json", "content-encoding": "gzip" },
+      }),
+    "/gzip-big": async () =>
+      new Response(await gzip(padded), {
+        headers: { "content-type": "application/json", "content-encoding": "gzip" },
+      }),
+    "/chunked-big": () =>
+      Promise.resolve(
+        new Response(new Blob([padded]).stream(), {
+          headers: { "content-type": "application/json" },
+        }),
+      ),
+  };
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => bodies[new URL(request.url).pathname]!(),
+  );
+  const readFrom = async (path: string) => {
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}${path}`);
+    const reader = replyReader(response, {
+      onText: () => {},
+      redact: (text) => text,
+      url: "http://upstream/v1/chat/completions",
+      maxBytes: 10_000,
+    });
+    try {
+      return { reply: await reader.read() };
+    } catch (error) {
+      return { error };
+    }
+  };
+  const expected = "Bonjour ! Voici le résumé demandé : trois points, un par ligne.";
+  assert.equal((await readFrom("/declared")).reply?.text, expected);
+  assert.equal((await readFrom("/gzip-small")).reply?.text, expected);
+  for (const path of ["/gzip-big", "/chunked-big"]) {
+    const { error } = await readFrom(path);
+    assert.ok(error instanceof ProviderError, `${path} is refused`);
+    assert.match(error.message, /larger than 10000 \(maxReplyBytes\)/, path);
+    assert.equal(error.retryable, false);
+  }
+});
