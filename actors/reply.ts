@@ -77,6 +77,14 @@ export interface SendInput {
   options?: LlmOptions;
 }
 
+/**
+ * Marks a {@linkcode SendInput} whose session id the sender made up just now
+ * (a one-shot call of the OpenAI route), so that nothing can be stored under
+ * it: activating its session skips the history read. Internal to Troupe's own
+ * adapters; not exported by `mod.ts`.
+ */
+export const NEW_SESSION: unique symbol = Symbol("troupe.newSession");
+
 /** One item of a streamed reply: text as it is generated, then the final reply. */
 export type StreamEvent =
   | { type: "delta"; text: string }

@@ -10,7 +10,7 @@ import { llmCallActions } from "./llm_call.ts";
 import { errorText, logLine } from "./log.ts";
 import { type Persister, startPersister } from "./persister.ts";
 import type { AuditTrailPage, SessionPage, UsageTotals } from "./ports.ts";
-import type { Reply, SendInput, StreamEvent } from "./reply.ts";
+import { NEW_SESSION, type Reply, type SendInput, type StreamEvent } from "./reply.ts";
 import type {
   AuditInput,
   HistoryInput,
@@ -136,10 +136,13 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     idleTimeoutMs,
     retryAfterMs: 1000,
     now: () => clock.now(),
-    async activate(key, ready) {
+    async activate(key, ready, isNew) {
       await ready;
       const [org, session] = key.split("\u0000") as [string, string];
-      const page = await store.readHistory(org, session, { limit: historyLimit });
+      // A session id made up by its sender just now has nothing stored: no read.
+      const page = isNew
+        ? { entries: [], next: null }
+        : await store.readHistory(org, session, { limit: historyLimit });
       const settings = sessionSettings?.({ org, session }) ?? {};
       const handle = startSession(
         {
@@ -253,7 +256,10 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       deliver(live);
       return reply;
     }
-    const activated = directory.acquire(key).then((handle) => {
+    const activated = directory.acquire(
+      key,
+      (input as { [NEW_SESSION]?: boolean })[NEW_SESSION] === true,
+    ).then((handle) => {
       deliver(handle);
       return reply;
     }, (error) => {

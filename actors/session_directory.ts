@@ -21,8 +21,11 @@ export type PassivationReason = "idle" | "evicted" | "shutdown" | "deleted";
 
 /** Options of {@linkcode sessionDirectory}. */
 export interface SessionDirectoryOptions<H extends DirectoryEntry> {
-  /** Bring a session to life; `ready` resolves when its previous incarnation finished writing. */
-  activate(key: string, ready: Promise<void>): Promise<H>;
+  /**
+   * Bring a session to life; `ready` resolves when its previous incarnation
+   * finished writing. `isNew` is what the first caller of `acquire` said.
+   */
+  activate(key: string, ready: Promise<void>, isNew: boolean): Promise<H>;
   /** At most this many sessions are live or activating. */
   maxActiveSessions: number;
   /** Passivate a session idle for this long. */
@@ -39,8 +42,12 @@ export interface SessionDirectory<H extends DirectoryEntry> {
   get(key: string): H | undefined;
   /** The live session for `key` without touching the recency order. */
   peek(key: string): H | undefined;
-  /** The live session for `key`, activating it once however many callers ask at the same time. */
-  acquire(key: string): Promise<H>;
+  /**
+   * The live session for `key`, activating it once however many callers ask
+   * at the same time. `isNew` (default false) says that the caller made the
+   * key up just now, so nothing can be stored under it yet.
+   */
+  acquire(key: string, isNew?: boolean): Promise<H>;
   /** The activation in progress for `key`, if any. */
   activating(key: string): Promise<H> | undefined;
   /** Resolves once the last incarnation of `key` finished its writes. */
@@ -127,7 +134,7 @@ export function sessionDirectory<H extends DirectoryEntry>(
     return entry;
   }
 
-  function acquire(key: string): Promise<H> {
+  function acquire(key: string, isNew = false): Promise<H> {
     const entry = get(key);
     if (entry !== undefined) return Promise.resolve(entry);
     const pending = starting.get(key);
@@ -137,7 +144,7 @@ export function sessionDirectory<H extends DirectoryEntry>(
     } catch (error) {
       return Promise.reject(error);
     }
-    const activation = activate(key, settled(key)).then(
+    const activation = activate(key, settled(key), isNew).then(
       (entry) => {
         starting.delete(key);
         entry.lastActive = now();

@@ -37,7 +37,8 @@ export type Outcome =
   | { kind: "error"; key: string };
 
 /**
- * The request that sends `content` on `session` through `api`.
+ * The request that sends `content` on `session` through `api`. A `null`
+ * session on the `openai` API sends no `X-Session-Id` (a one-shot call).
  *
  * @example
  * ```ts
@@ -52,19 +53,22 @@ export type Outcome =
  */
 export function apiRequest(
   api: LoadApi,
-  session: string,
+  session: string | null,
   content: string,
   options: { model: string; apiKey?: string },
 ): ApiRequest {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (options.apiKey !== undefined) headers.authorization = `Bearer ${options.apiKey}`;
   if (api === "openai") {
-    headers["x-session-id"] = session;
+    if (session !== null) headers["x-session-id"] = session;
     return {
       path: "/v1/chat/completions",
       headers,
       body: JSON.stringify({ model: options.model, messages: [{ role: "user", content }] }),
     };
+  }
+  if (session === null) {
+    throw new TypeError(`Cannot build the request: the ${api} API needs a session`);
   }
   return {
     path: `/v1/sessions/${encodeURIComponent(session)}/messages`,

@@ -71,6 +71,13 @@ export interface LoadOptions {
    */
   freshSessions?: boolean;
   /**
+   * On the `openai` API, send no `X-Session-Id`: every request is a one-shot
+   * session the server names, as a plain OpenAI client's call (the request a
+   * gateway benchmark sends). Only with `api: "openai"`.
+   * @default {false}
+   */
+  oneShot?: boolean;
+  /**
    * Sent as `Authorization: Bearer`; never printed.
    * @default {undefined}
    */
@@ -166,6 +173,7 @@ export function resolveLoadOptions(url: string, options: LoadOptions = {}): Reso
     graceMs: options.graceMs ?? 5_000,
     maxRequests: options.maxRequests ?? Infinity,
     freshSessions: options.freshSessions ?? false,
+    oneShot: options.oneShot ?? false,
     model: options.model ?? "mock-model",
     content: options.content ?? "what is the time in Lisbon?",
     sessionPrefix: options.sessionPrefix ??
@@ -212,6 +220,9 @@ export function resolveLoadOptions(url: string, options: LoadOptions = {}): Reso
   if (!(p >= 0 && p <= 1)) {
     fail("doubleTextProbability", `must be between 0 and 1, current value is ${p}`);
   }
+  if (resolved.oneShot && resolved.api !== "openai") {
+    fail("oneShot", `applies to the openai API only, current api is ${resolved.api}`);
+  }
   if (resolved.rate !== undefined && !(resolved.rate > 0 && Number.isFinite(resolved.rate))) {
     fail("rate", `must be a number > 0, current value is ${resolved.rate}`);
   }
@@ -229,7 +240,7 @@ export function resolveLoadOptions(url: string, options: LoadOptions = {}): Reso
 const USAGE = "Usage: load.ts --url http://127.0.0.1:8787 [--api native|openai|baseline] " +
   "[--client raw|node|fetch] [--sessions N] [--concurrency|--clients N] [--messages N] " +
   "[--double-text P] [--double-text-delay-ms N] [--duration-ms N] [--grace-ms N] " +
-  "[--max-requests N] [--rate N] [--fresh-sessions] [--model M] [--content TEXT] " +
+  "[--max-requests N] [--rate N] [--fresh-sessions] [--one-shot] [--model M] [--content TEXT] " +
   "[--upstream-stats URL] [--session-prefix P] [--seed N]  (API key: TROUPE_LOAD_API_KEY)";
 
 const NUMBER_FLAGS = {
@@ -272,6 +283,7 @@ export function parseLoadArgs(args: string[]): { url: string; options: LoadOptio
   const flags: Record<string, { type: "string" | "boolean" }> = {
     "url": { type: "string" },
     "fresh-sessions": { type: "boolean" },
+    "one-shot": { type: "boolean" },
   };
   for (const flag of [...Object.keys(NUMBER_FLAGS), ...Object.keys(STRING_FLAGS)]) {
     flags[flag] = { type: "string" };
@@ -301,5 +313,6 @@ export function parseLoadArgs(args: string[]): { url: string; options: LoadOptio
     if (typeof values[flag] === "string") options[name] = values[flag];
   }
   if (values["fresh-sessions"] === true) options.freshSessions = true;
+  if (values["one-shot"] === true) options.oneShot = true;
   return { url: values.url, options: options as LoadOptions };
 }

@@ -95,7 +95,7 @@ export function renderFigures(results: PerfResults): string {
     "",
     "### (d) Added latency",
     "",
-    `The same one-shot request (a new session each time) sent straight to the mock upstream (${added.upstreamLatencyMs} ms), through Troupe and through the baseline, on the ${added.api} API. Sequential: one at a time. Open loop: ${
+    `The same one-shot request (on the openai API without \`X-Session-Id\`, so a new session each time) sent straight to the mock upstream (${added.upstreamLatencyMs} ms), through Troupe and through the baseline, on the ${added.api} API. Sequential: one at a time. Open loop: ${
       num(added.openLoop.rate)
     } requests/s on a fixed schedule, each request timed from its actual send; "send lag p99" is how late the driver's 1 ms timers sent against the schedule. "Added" is the path's percentile minus the direct one's.`,
     "",

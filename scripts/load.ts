@@ -136,7 +136,7 @@ export async function runLoad(url: string, options: LoadOptions = {}): Promise<L
 
   async function send(session: string, since = performance.now()): Promise<Outcome | undefined> {
     counts.requests++;
-    const request = apiRequest(api, session, content, {
+    const request = apiRequest(api, settings.oneShot ? null : session, content, {
       model,
       ...(apiKey === undefined ? {} : { apiKey }),
     });

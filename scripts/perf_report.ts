@@ -357,6 +357,8 @@ async function scenarioD(run: Run): Promise<AddedLatency> {
         row[name] = await measure(`d ${mode} ${name}`, server, {
           ...options,
           api: pathApi,
+          // The request a plain OpenAI client sends: no X-Session-Id, a one-shot session.
+          oneShot: pathApi === "openai",
           sessionPrefix: `d-${mode}-${name}-`,
         });
       }

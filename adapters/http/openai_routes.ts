@@ -4,7 +4,7 @@ import { systemClock } from "../../actors/clock.ts";
 import { InvalidInputError } from "../../actors/errors.ts";
 import type { Clock } from "../../actors/ports.ts";
 import type { Runtime } from "../../actors/runtime.ts";
-import type { SendInput } from "../../actors/reply.ts";
+import { NEW_SESSION, type SendInput } from "../../actors/reply.ts";
 import { checkId } from "../../actors/validate.ts";
 import { jsonResponse } from "./_json_response.ts";
 import { readChatCompletionRequest } from "./_openai_request.ts";
@@ -126,7 +126,14 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
       created: Math.floor(clock.now() / 1000),
       model: call.model,
     };
-    const input: SendInput = { org, session, content: call.content, context: call.context };
+    const input: SendInput & { [NEW_SESSION]?: boolean } = {
+      org,
+      session,
+      content: call.content,
+      context: call.context,
+    };
+    // A one-shot session's id was made here, so the store holds nothing under it.
+    if (header === null) input[NEW_SESSION] = true;
     if (Object.keys(call.options).length > 0) input.options = call.options;
     const headers = { [SESSION_HEADER]: session };
 

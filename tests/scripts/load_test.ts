@@ -261,6 +261,32 @@ Deno.test("the openai API sends X-Session-Id and a Bearer key, and reads 409 sup
   assert.ok(!JSON.stringify(result).includes("sk-test-secret"), "the key is never in the output");
 });
 
+Deno.test("oneShot sends openai calls without X-Session-Id, and only on the openai API", async () => {
+  await using server = recordingServer(() =>
+    Response.json({ choices: [{ message: { role: "assistant", content: "hi" } }] })
+  );
+  const result = await runLoad(server.url, {
+    api: "openai",
+    oneShot: true,
+    rate: 500,
+    maxRequests: 5,
+  });
+  assert.equal(result.completed, 5);
+  assert.equal(server.seen.length, 5);
+  assert.ok(server.seen.every((s) => !s.headers.has("x-session-id")));
+  assert.throws(
+    () => resolveLoadOptions("http://127.0.0.1:1", { oneShot: true }),
+    /oneShot applies to the openai API only, current api is native/,
+  );
+  assert.deepEqual(
+    parseLoadArgs(["--url", "http://127.0.0.1:1", "--api", "openai", "--one-shot"]),
+    {
+      url: "http://127.0.0.1:1",
+      options: { api: "openai", oneShot: true },
+    },
+  );
+});
+
 Deno.test("open loop sends each request on a new session, up to the cap", async () => {
   await using server = recordingServer(completed);
   const result = await runLoad(server.url, { rate: 500, maxRequests: 20, durationMs: 10_000 });

@@ -5,6 +5,7 @@ import { ProviderError } from "../../../actors/errors.ts";
 import type { StreamEvent } from "../../../actors/reply.ts";
 import type { Runtime } from "../../../actors/runtime.ts";
 import { createHandler } from "../../../adapters/http/handler.ts";
+import { memoryStore } from "../../../adapters/store/memory_store.ts";
 import { nextEvent } from "../../_helpers/next_event.ts";
 import { BASE, post, setup } from "./_handler_setup.ts";
 
@@ -107,14 +108,32 @@ Deno.test("the run answers from the messages sent, and the session stores the ne
   ]);
 });
 
-Deno.test("without X-Session-Id every call is a one-shot session of its own", async () => {
-  await using t = setup();
+Deno.test("without X-Session-Id every call is a one-shot session of its own, stored without a history read", async () => {
+  const store = memoryStore();
+  const reads: string[] = [];
+  const readHistory = store.readHistory.bind(store);
+  store.readHistory = (org, session, query) => {
+    reads.push(session);
+    return readHistory(org, session, query);
+  };
+  await using t = setup({}, { store });
   const a = await t.handler(chat({ model: "m", messages: [user("a")] }));
   const b = await t.handler(chat({ model: "m", messages: [user("b")] }));
   const [sa, sb] = [a.headers.get("x-session-id")!, b.headers.get("x-session-id")!];
   assert(sa.startsWith("oneshot-") && sb.startsWith("oneshot-") && sa !== sb, `${sa} ${sb}`);
   assertEquals((await a.json()).choices[0].message.content, "a");
   assertEquals((await b.json()).choices[0].message.content, "b");
+  // Its id was made by the route, so nothing can be stored under it: activation reads nothing.
+  assertEquals(reads, []);
+  const stored = await t.runtime.history({ session: sa });
+  assertEquals(stored.messages.map((m) => [m.role, m.content]), [["user", "a"], [
+    "assistant",
+    "a",
+  ]]);
+  // A named session, new or not, is read on activation.
+  reads.length = 0;
+  await t.handler(chat({ model: "m", messages: [user("c")] }, { "x-session-id": "named" }));
+  assertEquals(reads, ["named"]);
 });
 
 Deno.test("a stream is chat.completion.chunk data events: role, deltas, finish, usage, [DONE]", async () => {
