@@ -149,12 +149,19 @@ function show(value: unknown): string {
   return Array.isArray(value) ? "an array" : `a value of type ${typeof value}`;
 }
 
+/** The rules as field and rule pairs, made once: every event persisted is checked against them. */
+type RuleList = readonly (readonly [field: string, rule: FieldRule])[];
+const ENVELOPE_RULES: RuleList = Object.entries(ENVELOPE);
+const TYPE_RULES = new Map<string, RuleList>(
+  Object.entries(EVENT_FIELDS).map(([type, rules]) => [type, Object.entries(rules)]),
+);
+
 function firstBreach(
   where: string,
   record: Record<string, unknown>,
-  rules: Readonly<Record<string, FieldRule>>,
+  rules: RuleList,
 ): string | null {
-  for (const [field, { test, expected }] of Object.entries(rules)) {
+  for (const [field, { test, expected }] of rules) {
     const value = record[field];
     if (!test(value)) {
       return `${where}: ${field} must be ${expected}, current value is ${show(value)}`;
@@ -200,7 +207,8 @@ export function validateEvent(data: unknown): EventValidation {
   const record = data as Record<string, unknown>;
   const id = ENVELOPE.id.test(record.id) ? record.id as string : null;
   const type = record.type;
-  if (typeof type !== "string" || !Object.hasOwn(EVENT_FIELDS, type)) {
+  const rules = typeof type === "string" ? TYPE_RULES.get(type) : undefined;
+  if (rules === undefined) {
     return {
       ok: false,
       id,
@@ -209,7 +217,7 @@ export function validateEvent(data: unknown): EventValidation {
       }`,
     };
   }
-  const reason = firstBreach(type, record, ENVELOPE) ??
-    firstBreach(type, record, EVENT_FIELDS[type as TroupeEventType]);
+  const reason = firstBreach(type as string, record, ENVELOPE_RULES) ??
+    firstBreach(type as string, record, rules);
   return reason === null ? { ok: true, event: data as TroupeEvent } : { ok: false, id, reason };
 }
