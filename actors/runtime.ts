@@ -119,6 +119,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     bus.publish({ id: nextId(ts), ts, org, session, ...body } as TroupeEvent);
   }
 
+  /** Live sessions whose id their sender made up for one call (see `NEW_SESSION`). */
+  const oneShots = new WeakSet<SessionHandle>();
+
   const machine = sessionMachine.provide({
     actions: llmCallActions({
       llm,
@@ -165,12 +168,23 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
         },
       );
       publish(org, session, { type: "session.activated", historyLength: page.entries.length });
+      if (isNew) oneShots.add(handle);
       return handle;
     },
   });
 
   function settled(handle: SessionHandle): void {
-    directory.get(keyOf(handle.org, handle.session));
+    const key = keyOf(handle.org, handle.session);
+    if (oneShots.has(handle)) {
+      // No one knew a one-shot session's id before its reply, so once idle it will most
+      // likely never hear again: passivate it now (after this step of its actor) instead
+      // of holding it for idleTimeoutMs. A message that does come back reactivates it.
+      queueMicrotask(() => {
+        if (handle.isIdle() && directory.peek(key) === handle) void directory.remove(key, "idle");
+      });
+    } else {
+      directory.get(key);
+    }
     if (--unsettled === 0 && onAllSettled !== null) onAllSettled();
   }
 

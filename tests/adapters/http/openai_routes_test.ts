@@ -2,6 +2,7 @@
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { ProviderError } from "../../../actors/errors.ts";
+import type { TroupeEvent } from "../../../actors/events.ts";
 import type { StreamEvent } from "../../../actors/reply.ts";
 import type { Runtime } from "../../../actors/runtime.ts";
 import { createHandler } from "../../../adapters/http/handler.ts";
@@ -134,6 +135,35 @@ Deno.test("without X-Session-Id every call is a one-shot session of its own, sto
   reads.length = 0;
   await t.handler(chat({ model: "m", messages: [user("c")] }, { "x-session-id": "named" }));
   assertEquals(reads, ["named"]);
+});
+
+Deno.test("a one-shot session is passivated once answered, and its id can carry the conversation on", async () => {
+  await using t = setup();
+  const events: TroupeEvent[] = [];
+  t.runtime.subscribe((event) => events.push(event));
+  const first = await t.handler(chat({ model: "m", messages: [user("a")] }));
+  const session = first.headers.get("x-session-id")!;
+  await first.body?.cancel();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(t.runtime.activeSessions, 0, "no live session is left behind");
+  assertEquals(
+    events.filter((e) => e.session === session).map((e) =>
+      e.type === "session.passivated" ? `${e.type} ${e.reason}` : e.type
+    ).at(-1),
+    "session.passivated idle",
+  );
+  // The client may name it afterwards: it is activated again with its stored history.
+  const again = await t.handler(
+    chat({ model: "m", messages: [user("a"), { role: "assistant", content: "a" }, user("b")] }, {
+      "x-session-id": session,
+    }),
+  );
+  assertEquals(again.status, 200);
+  await again.body?.cancel();
+  const activated = events.filter((e) => e.session === session && e.type === "session.activated");
+  assertEquals(activated.map((e) => e.type === "session.activated" && e.historyLength), [0, 2]);
+  const stored = await t.runtime.history({ session });
+  assertEquals(stored.messages.map((m) => m.content), ["a", "a", "b", "b"]);
 });
 
 Deno.test("a stream is chat.completion.chunk data events: role, deltas, finish, usage, [DONE]", async () => {
