@@ -37,7 +37,7 @@ for (const count of SESSION_COUNTS) {
     baseline: true,
     ...WARM,
     async fn(b) {
-      const { send } = promiseChains(mockLlm({ latencyMs: 0 }));
+      const { send } = promiseChains(mockLlm({ latencyMs: 0, requestLog: 0 }));
       await drive(sessions, 1, send);
       b.start();
       await drive(sessions, perSession, send);
@@ -82,7 +82,7 @@ Deno.bench({
   baseline: true,
   ...WARM,
   async fn(b) {
-    const { send } = promiseChains(mockLlm({ latencyMs: 0 }));
+    const { send } = promiseChains(mockLlm({ latencyMs: 0, requestLog: 0 }));
     b.start();
     await drive(coldSessions, 1, send);
     b.end();
@@ -124,7 +124,7 @@ Deno.bench({
   baseline: true,
   ...BURST,
   async fn() {
-    const { send } = promiseChains(mockLlm({ latencyMs: 200 }));
+    const { send } = promiseChains(mockLlm({ latencyMs: 200, requestLog: 0 }));
     const sends = [];
     for (const session of sessionIds(1_000)) {
       for (let i = 0; i < 5; i++) sends.push(send(session, `part ${i + 1} of my question, please`));

@@ -40,12 +40,17 @@ export async function drive(sessions: string[], perSession: number, send: SendOn
   }));
 }
 
-/** A runtime on a 0 ms mock, with the options of the end-to-end groups. */
+/**
+ * A runtime on a 0 ms mock, with the options of the end-to-end groups. Every
+ * mock of these benches keeps no request log (`requestLog: 0`), as a server's
+ * embedded mock does: nothing reads it, and kept it would hold the prompts of
+ * the newest 10,000 calls alive, which Troupe's own path does not.
+ */
 export function fastRuntime(
   sessions: number,
   options: RuntimeOptions = {},
 ): { runtime: Runtime; llm: MockLlm; send: SendOne } {
-  const llm = mockLlm({ latencyMs: 0 });
+  const llm = mockLlm({ latencyMs: 0, requestLog: 0 });
   const runtime = createRuntime({
     llm,
     policy: "merge",
@@ -123,7 +128,7 @@ export async function burst(
   burst = 5,
   latencyMs = 200,
 ): Promise<BurstResult> {
-  const llm = mockLlm({ latencyMs });
+  const llm = mockLlm({ latencyMs, requestLog: 0 });
   const runtime = createRuntime({ llm, policy, debounceMs, maxActiveSessions: sessions });
   let recordedTokens = 0;
   runtime.subscribe((event) => {

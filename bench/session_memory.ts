@@ -54,7 +54,7 @@ async function runtimeHeap(options: { dedupeWindow?: number; store?: Store }) {
   const ids = sessionIds(SESSIONS);
   const before = heapUsed();
   const runtime = createRuntime({
-    llm: mockLlm({ latencyMs: 0 }),
+    llm: mockLlm({ latencyMs: 0, requestLog: 0 }),
     maxActiveSessions: 200_000,
     idleTimeoutMs: 3_600_000,
     ...options,
@@ -116,7 +116,7 @@ for (const count of SESSION_COUNTS) {
   for (let round = 0; round < ROUNDS; round++) {
     samples.promiseChain.push(
       await rate(async () => {
-        const { send } = promiseChains(mockLlm({ latencyMs: 0 }));
+        const { send } = promiseChains(mockLlm({ latencyMs: 0, requestLog: 0 }));
         await drive(sessions, 1, send);
         const t = performance.now();
         await drive(sessions, per, send);

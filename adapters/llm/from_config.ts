@@ -32,7 +32,7 @@ export interface ConfiguredLlm {
 
 /**
  * Build the provider the settings name. With no `llmBaseUrl`, the embedded
- * `mockLlm()` (no network, no pool). With one, an `openAiCompatible`
+ * `mockLlm()` (no network, no pool, no request log). With one, an `openAiCompatible`
  * provider running in a pool of `llmWorkers` workers (one per core when 0),
  * wrapped on this thread in `resilient()`: a per-call deadline, retries with
  * backoff on 429, 5xx, timeouts, network errors and crashed workers, then the
@@ -48,7 +48,8 @@ export interface ConfiguredLlm {
  * ```
  */
 export function llmFromSettings(settings: LlmSettings): ConfiguredLlm {
-  if (settings.llmBaseUrl === null) return { provider: mockLlm(), pool: null };
+  // No one can read this mock's request log: it keeps none.
+  if (settings.llmBaseUrl === null) return { provider: mockLlm({ requestLog: 0 }), pool: null };
   if (settings.llmModel === null) {
     throw new TypeError("Cannot build the LLM provider: a model is required with a base URL");
   }

@@ -40,6 +40,13 @@ export interface MockLlmOptions {
    * @default {systemClock}
    */
   clock?: Clock;
+  /**
+   * How many of the newest requests {@linkcode MockLlm.requests} keeps, for a
+   * test to read; `0` keeps none. Each kept request holds its prompt, so a
+   * mock that nobody reads (the embedded default of a server) keeps none.
+   * @default {10000}
+   */
+  requestLog?: number;
 }
 
 /** Counters a test reads to see what the mock was asked. */
@@ -60,11 +67,9 @@ export interface MockLlmStats {
 export interface MockLlm extends LlmProvider {
   /** Counters. */
   readonly stats: MockLlmStats;
-  /** The requests received, in order (at least the newest 10,000 are kept). */
+  /** The requests received, in order (at least the newest `requestLog` are kept). */
   readonly requests: LlmRequest[];
 }
-
-const REQUEST_LOG_LIMIT = 10_000;
 
 function lastUserTurn(request: LlmRequest): string {
   for (let i = request.messages.length - 1; i >= 0; i--) {
@@ -108,10 +113,16 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
     reply = lastUserTurn,
     fail,
     clock = systemClock,
+    requestLog = 10_000,
   } = options;
   if (typeof latencyMs === "number" && !(latencyMs >= 0)) {
     throw new RangeError(
       `Cannot create mockLlm: latencyMs must be >= 0, current value is ${latencyMs}`,
+    );
+  }
+  if (!Number.isSafeInteger(requestLog) || requestLog < 0) {
+    throw new RangeError(
+      `Cannot create mockLlm: requestLog must be a whole number >= 0, current value is ${requestLog}`,
     );
   }
   if (!(tokensPerSecond > 0)) {
@@ -125,9 +136,11 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
   async function complete(request: LlmRequest, call: LlmCallOptions): Promise<LlmCompletion> {
     stats.calls++;
     stats.inFlight++;
-    requests.push(request);
-    // Trim in halves so that keeping the log costs O(1) a call on average.
-    if (requests.length >= 2 * REQUEST_LOG_LIMIT) requests.splice(0, REQUEST_LOG_LIMIT);
+    if (requestLog > 0) {
+      requests.push(request);
+      // Trim in halves so that keeping the log costs O(1) a call on average.
+      if (requests.length >= 2 * requestLog) requests.splice(0, requests.length - requestLog);
+    }
     const { signal, onDelta, onUsage } = call;
     const input = request.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
     // What it generated so far, deltas taken or not: a cancelled call reports it as spent.

@@ -10,6 +10,7 @@ import { DEFAULT_CONFIG } from "../../actors/config.ts";
 import type { LlmAttempted, TroupeEvent, UsageRecorded } from "../../actors/events.ts";
 import { createRuntime } from "../../actors/runtime.ts";
 import { llmFromSettings, type LlmSettings } from "../../adapters/llm/from_config.ts";
+import type { MockLlm } from "../../adapters/llm/mock_llm.ts";
 import { startMockUpstream } from "../../scripts/mock_upstream.ts";
 import { eventually } from "../_helpers/eventually.ts";
 
@@ -114,6 +115,19 @@ Deno.test("createRuntime without a provider takes the upstream from TROUPE_LLM_*
       Deno.env.delete(name);
     }
   }
+});
+
+Deno.test("without an upstream the embedded mock answers and keeps no request log", async () => {
+  const { provider, pool } = llmFromSettings(DEFAULT_CONFIG);
+  assertEquals(pool, null);
+  const mock = provider as MockLlm;
+  const completion = await mock.complete(
+    { org: "o", session: "s", run: "r", messages: [{ role: "user", content: "hi" }] },
+    { signal: new AbortController().signal },
+  );
+  assertEquals(completion.text, "hi");
+  assertEquals(mock.stats.calls, 1);
+  assertEquals(mock.requests.length, 0, "no one can read it, so it holds no prompts");
 });
 
 Deno.test("createRuntime refuses a bad TROUPE_LLM_* value, naming the variable", () => {

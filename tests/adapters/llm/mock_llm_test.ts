@@ -138,6 +138,22 @@ Deno.test("mockLlm uses a custom reply and records the requests and counters", a
   assert.deepEqual(llm.stats, { calls: 2, completed: 2, aborted: 0, failed: 0, inFlight: 0 });
 });
 
+Deno.test("mockLlm keeps at least the newest requestLog requests, and none with 0", async () => {
+  const kept = mockLlm({ requestLog: 3 });
+  const sent: LlmRequest[] = [];
+  for (let i = 0; i < 20; i++) {
+    const request = { ...requestOf(`m${i}`), run: `r${i}` };
+    sent.push(request);
+    await kept.complete(request, call());
+    assert.ok(kept.requests.length >= Math.min(3, i + 1) && kept.requests.length < 6);
+    assert.deepEqual(kept.requests, sent.slice(-kept.requests.length), "the newest, in order");
+  }
+  const none = mockLlm({ requestLog: 0 });
+  await none.complete(requestOf("a"), call());
+  assert.deepEqual(none.requests, []);
+  assert.equal(none.stats.calls, 1, "the counters still count");
+});
+
 Deno.test("mockLlm waits its latency on the injected clock before answering", async () => {
   const clock = testClock();
   const llm = mockLlm({ latencyMs: 250, clock });
@@ -303,6 +319,12 @@ Deno.test("mockLlm refuses invalid options with a RangeError naming the option",
     assert.throws(
       () => mockLlm({ latencyMs }),
       (error) => error instanceof RangeError && error.message.includes("latencyMs"),
+    );
+  }
+  for (const requestLog of [-1, 1.5, NaN]) {
+    assert.throws(
+      () => mockLlm({ requestLog }),
+      (error) => error instanceof RangeError && error.message.includes("requestLog"),
     );
   }
   for (const tokensPerSecond of [0, -3, NaN]) {
