@@ -292,6 +292,17 @@ function parseDatabaseUrl(text: string, name: string): string {
       }:" URL`,
     );
   }
+  // `sqlite:./x.db` or `file:x.db` would be taken as a path whose first directory is
+  // `sqlite:.`; a drive letter (`C:`) is one character, a scheme is at least two.
+  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(text);
+  if (scheme !== null) {
+    throw new InvalidInputError(
+      name,
+      `Cannot start: ${name} must be a file path or a postgres:// URL, current value is a "${
+        scheme[1]
+      }:" URL; give the SQLite file's path alone, e.g. ./data/troupe.db`,
+    );
+  }
   return text;
 }
 

@@ -249,6 +249,13 @@ const BAD_VALUES: [variable: string, flag: string, value: string, accepts: strin
   ["TROUPE_MAX_BODY_BYTES", "--max-body-bytes", "1MB", "a whole number from 1 to"],
   ["TROUPE_DATABASE_URL", "--database-url", "mysql://x/y", "a file path or a postgres:// URL"],
   ["TROUPE_DATABASE_URL", "--database-url", "postgres://[::1", "a file path or a postgres:// URL"],
+  [
+    "TROUPE_DATABASE_URL",
+    "--database-url",
+    "sqlite:./data/x.db",
+    'a "sqlite:" URL; give the SQLite file\'s path alone',
+  ],
+  ["TROUPE_DATABASE_URL", "--database-url", "file:troupe.db", 'a "file:" URL'],
   ["TROUPE_NATS_URL", "--nats-url", "127.0.0.1:4222", "a nats:// or tls:// URL"],
   ["TROUPE_NATS_URL", "--nats-url", "http://x", "a nats:// or tls:// URL"],
   ["TROUPE_LLM_BASE_URL", "--llm-base-url", "ftp://x/v1", "an http:// or https:// URL"],
@@ -324,5 +331,11 @@ Deno.test("the LLM API key is never echoed in a refusal, nor credentials in the 
       assert(!error.message.includes("secret"), error.message);
       return true;
     });
+  }
+});
+
+Deno.test("TROUPE_DATABASE_URL takes any file path, a drive letter's colon included", () => {
+  for (const path of ["./data/troupe.db", "/var/lib/troupe/t.db", "C:\\troupe\\t.db", "memory"]) {
+    assertEquals(parseConfig({ TROUPE_DATABASE_URL: path }).databaseUrl, path);
   }
 });

@@ -39,6 +39,25 @@ Deno.test("openStore refuses an empty URL with a StoreError invalid_url", async 
   await assert.rejects(openStore("   "), isStoreError("invalid_url"));
 });
 
+Deno.test("openStore refuses another scheme instead of making a directory named after it", async () => {
+  const cwd = Deno.cwd();
+  const dir = await Deno.makeTempDir();
+  Deno.chdir(dir);
+  try {
+    for (const url of ["sqlite:./data/t.db", "file:t.db", "mysql://app:hunter2@db/t"]) {
+      await assert.rejects(openStore(url), (error: unknown) => {
+        isStoreError("invalid_url", "hunter2")(error);
+        assert.match((error as Error).message, /current value is a "(sqlite|file|mysql):" URL/);
+        return true;
+      });
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing was created");
+  } finally {
+    Deno.chdir(cwd);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("openStore names a malformed PostgreSQL URL without its password", async () => {
   await assert.rejects(
     openStore("postgres://app:hunter2@[not-a-host/db"),
