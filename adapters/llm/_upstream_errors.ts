@@ -143,13 +143,19 @@ export async function statusError(
   const said = detail === "" ? "" : `: ${detail}`;
   const message =
     `Cannot complete the chat: ${context.url} answered ${status} ${response.statusText}`.trimEnd() +
-    said;
+    said + (status === 404 && !VERSIONED_PATH.test(context.url) ? MISSING_VERSION_HINT : "");
   return new ProviderError(message, {
     retryable: isRetryableStatus(status),
     status,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
 }
+
+/** A path with an API version segment, as in `/v1/` or `/v1beta/`. */
+const VERSIONED_PATH = /\/v\d+[a-z0-9]*\//i;
+/** A 404 from a base URL without a version is most often a base URL missing its `/v1`. */
+const MISSING_VERSION_HINT =
+  " (the base URL has no version segment: OpenAI-compatible servers usually answer at <base>/v1/chat/completions)";
 
 async function readSome(response: Response): Promise<string> {
   if (response.body === null) return "";

@@ -64,6 +64,33 @@ Deno.test("statusError reads Anthropic's and Gemini's error bodies", async () =>
   assert.match(invalid.message, /answered 400: API key not valid/);
 });
 
+Deno.test("statusError suggests /v1 on a 404 from a base URL without a version, and only then", async () => {
+  const notFound = () => new Response("404 page not found", { status: 404 });
+  const bare = await statusError(notFound(), {
+    url: "http://localhost:11434/chat/completions",
+    redact: (t) => t,
+    nowMs: NOW,
+  });
+  assert.equal(bare.status, 404);
+  assert.equal(bare.retryable, false);
+  assert(bare.message.includes("<base>/v1/chat/completions"), bare.message);
+  for (
+    const url of [
+      "http://localhost:11434/v1/chat/completions",
+      "https://g/v1beta/openai/chat/completions",
+    ]
+  ) {
+    const versioned = await statusError(notFound(), { url, redact: (t) => t, nowMs: NOW });
+    assert(!versioned.message.includes("version segment"), versioned.message);
+  }
+  const other = await statusError(new Response("no", { status: 400 }), {
+    url: "http://localhost:11434/chat/completions",
+    redact: (t) => t,
+    nowMs: NOW,
+  });
+  assert(!other.message.includes("version segment"), other.message);
+});
+
 Deno.test("statusError keeps a key the upstream echoes out of the message", async () => {
   const key = "sk-test-0123456789abcdefwxyz";
   const body = JSON.stringify({ error: { message: `Incorrect API key provided: ${key}.` } });
