@@ -248,6 +248,12 @@ function parseHttpUrl(text: string, name: string): string {
       `Cannot start: ${name} must not hold credentials; put the key in TROUPE_LLM_API_KEY`,
     );
   }
+  if (/\/chat\/completions\/*$/.test(url.pathname)) {
+    throw new InvalidInputError(
+      name,
+      `Cannot start: ${name} must be the API's base URL such as https://api.openai.com/v1, current value is the chat completions endpoint itself (Troupe adds /chat/completions)`,
+    );
+  }
   return trimmed.replace(/\/+$/, "");
 }
 

@@ -317,6 +317,13 @@ function checkOptions(options: OpenAiCompatibleOptions, timeoutMs: number, name:
   if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
     throw problem("baseUrl", "an http(s) URL", shownUrl(String(options.baseUrl)));
   }
+  if (/\/chat\/completions\/*$/.test(parsed.pathname)) {
+    throw problem(
+      "baseUrl",
+      "the API's base URL without /chat/completions (it is added)",
+      shownUrl(options.baseUrl),
+    );
+  }
   if (typeof options.model !== "string" || options.model === "") {
     throw problem("model", "a non-empty string", options.model);
   }

@@ -260,6 +260,12 @@ const BAD_VALUES: [variable: string, flag: string, value: string, accepts: strin
   ["TROUPE_NATS_URL", "--nats-url", "http://x", "a nats:// or tls:// URL"],
   ["TROUPE_LLM_BASE_URL", "--llm-base-url", "ftp://x/v1", "an http:// or https:// URL"],
   ["TROUPE_LLM_BASE_URL", "--llm-base-url", "api.openai.com", "an http:// or https:// URL"],
+  [
+    "TROUPE_LLM_BASE_URL",
+    "--llm-base-url",
+    "http://127.0.0.1:11434/v1/chat/completions",
+    "the API's base URL such as https://api.openai.com/v1",
+  ],
   ["TROUPE_LLM_MODEL", "--llm-model", "gpt 4", "a model name"],
   ["TROUPE_LLM_RETRIES", "--llm-retries", "11", "a whole number from 0 to 10"],
   ["TROUPE_LLM_TIMEOUT_MS", "--llm-timeout-ms", "0", "a whole number from 1 to"],

@@ -350,6 +350,10 @@ Deno.test("openAiCompatible refuses bad options, naming them without showing the
     /maxReplyBytes must be an integer > 0, current value is 0/,
   );
   assert.throws(() => openAiCompatible({ baseUrl: "ftp://x", model: "m" }), /baseUrl must be/);
+  assert.throws(
+    () => openAiCompatible({ baseUrl: "http://x/v1/chat/completions/", model: "m" }),
+    /baseUrl must be the API's base URL without \/chat\/completions/,
+  );
   assert.throws(() => openAiCompatible({ baseUrl: "http://x/v1", model: "" }), /model must be/);
   assert.throws(
     () => openAiCompatible({ baseUrl: "http://x/v1", model: "m", timeoutMs: 0 }),
