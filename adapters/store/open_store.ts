@@ -86,7 +86,8 @@ const INT8_OID = 20;
  * Opens the SQL store and brings its schema up to date with Kysely's
  * `Migrator`. A `postgres://` or `postgresql://` URL opens a `pg` pool
  * (bigint columns come back as numbers); anything else is a SQLite file path,
- * or `":memory:"`, opened through `node:sqlite` with WAL on. Throws a
+ * or `":memory:"`, opened through `node:sqlite` with WAL on (a path that
+ * starts with another scheme, `sqlite:` or `file:`, is refused). Throws a
  * `StoreError` (`invalid_url`, or `open_failed` with the cause) that names
  * the database with any password redacted.
  *
