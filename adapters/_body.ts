@@ -100,6 +100,21 @@ export async function readAtMost(
     }
     chunks.push(value);
   }
+  return concatBytes(chunks, size);
+}
+
+/**
+ * The chunks one after another in one new array of `size` bytes (their total length).
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./_body.ts";
+ *
+ * const joined = concatBytes([new Uint8Array([1, 2]), new Uint8Array([3])], 3);
+ * console.assert(joined.join() === "1,2,3");
+ * ```
+ */
+export function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array {
   const bytes = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {

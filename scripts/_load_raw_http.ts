@@ -7,6 +7,8 @@
 // It speaks only what the driver needs: one request at a time per connection (no
 // pipelining), bodies framed by Content-Length, chunked encoding or the connection's end.
 
+import { concatBytes } from "../adapters/_body.ts";
+
 /** A response as the driver needs it: the status and the whole body as text. */
 export interface PostResponse {
   /** The HTTP status code. */
@@ -249,13 +251,7 @@ async function readChunked(connection: Connection): Promise<Uint8Array> {
     total += size;
     await readExactly(connection, 2);
   }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const piece of pieces) {
-    body.set(piece, offset);
-    offset += piece.length;
-  }
-  return body;
+  return concatBytes(pieces, total);
 }
 
 async function readToEnd(connection: Connection): Promise<Uint8Array> {

@@ -139,9 +139,6 @@ function sessionAppends(group: Pending[]): SessionAppend[] {
   return [...sessions.values()];
 }
 
-/** How many compiled statement shapes (a statement and its row count) a writer keeps. */
-const SHAPE_CACHE_SIZE = 64;
-
 /**
  * Makes the function that gives the statements appending `appends` to
  * history, to run in one transaction: an upsert of the `sessions` rows first
@@ -160,7 +157,7 @@ export function historyStatementMaker(
   db: Kysely<Database>,
   maxParameters: number,
 ): (appends: readonly SessionAppend[]) => CompiledQuery[] {
-  const sqlOf = shapeCache(SHAPE_CACHE_SIZE);
+  const sqlOf = shapeCache();
   const shape = (kind: "sessions" | "messages", count: number): string =>
     sqlOf(
       `${kind}:${count}`,

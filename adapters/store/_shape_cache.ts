@@ -1,8 +1,8 @@
 // A small least-recently-used cache of compiled SQL text, keyed by a statement's shape.
 
 /**
- * Keeps the SQL text of up to `size` statement shapes (a statement and its
- * row count, say): Kysely builds and compiles a shape once, and later writes
+ * Keeps the SQL text of up to `size` (default 64) statement shapes (a
+ * statement and its row count, say): Kysely builds and compiles a shape once, and later writes
  * of that shape only bind new parameters. The least recently used shape goes
  * first when the cache is full.
  *
@@ -18,7 +18,7 @@
  * console.assert(built === 1);
  * ```
  */
-export function shapeCache(size: number): (key: string, make: () => string) => string {
+export function shapeCache(size = 64): (key: string, make: () => string) => string {
   const shapes = new Map<string, string>();
   return (key, make) => {
     const cached = shapes.get(key);

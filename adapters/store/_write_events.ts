@@ -109,9 +109,6 @@ const RUNS: TableWrite = {
       ),
 };
 
-/** How many compiled statement shapes a writer keeps. */
-const SHAPE_CACHE_SIZE = 64;
-
 /** The statements that write one batch: audit inserts first, then usage inserts and run upserts. */
 export interface EventWrite {
   /** Every statement, in order; to run in one transaction. */
@@ -137,7 +134,7 @@ export type EventWriter = (db: Kysely<Database>, rows: EventRows) => EventWrite;
  * sizes are.
  */
 export function eventWriter(plan: WritePlan): EventWriter {
-  const sqlOf = shapeCache(SHAPE_CACHE_SIZE);
+  const sqlOf = shapeCache();
 
   /** The SQL text of `table`'s insert for `count` rows (`0`: the unnest form). */
   function shape(db: Kysely<Database>, name: string, table: TableWrite, count: number): string {
