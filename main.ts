@@ -4,6 +4,7 @@ import { errorText, logLine } from "./actors/log.ts";
 import { CONFIG_ENV_VARS, LOG_LEVELS, type LogLevel, parseConfig } from "./actors/config.ts";
 import { InvalidInputError } from "./actors/errors.ts";
 import { createRuntime } from "./actors/runtime.ts";
+import { missingPermissions } from "./adapters/_settings_permissions.ts";
 import { type ServerAccess, serverAccess } from "./adapters/http/access.ts";
 import { createHandler } from "./adapters/http/handler.ts";
 import { llmFromSettings } from "./adapters/llm/from_config.ts";
@@ -49,13 +50,13 @@ export async function main(args: string[]): Promise<void> {
   }
   const log = logger(config.logLevel);
 
-  if (config.llmBaseUrl !== null && !(await mayReach(config.llmBaseUrl))) {
-    const host = new URL(config.llmBaseUrl).host;
-    log(
-      "error",
-      `Cannot start: TROUPE_LLM_BASE_URL's host ${host} is not allowed by --allow-net; add it, e.g. --allow-net=127.0.0.1,localhost,${host}`,
-      { setting: "TROUPE_LLM_BASE_URL" },
-    );
+  // Workers inherit these permissions, so a host the process may not reach is refused here,
+  // before a driver fails on it with a message that does not say a flag is missing.
+  const missing = await missingPermissions(config);
+  if (missing.length > 0) {
+    for (const { setting, message } of missing) {
+      log("error", `Cannot start: ${message}`, { setting });
+    }
     Deno.exit(2);
   }
   const { provider: llm, pool } = llmFromSettings(config);
@@ -231,14 +232,6 @@ export async function main(args: string[]): Promise<void> {
   }
 
   await server.finished;
-}
-
-/** Whether --allow-net lets the server reach the upstream (a worker inherits this permission). */
-async function mayReach(baseUrl: string): Promise<boolean> {
-  const url = new URL(baseUrl);
-  const port = url.port === "" ? (url.protocol === "https:" ? "443" : "80") : url.port;
-  const status = await Deno.permissions.query({ name: "net", host: `${url.hostname}:${port}` });
-  return status.state === "granted";
 }
 
 /** Read exactly the variables the configuration uses, so a narrow `--allow-env` suffices. */

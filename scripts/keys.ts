@@ -7,6 +7,7 @@ import { checkId } from "../actors/validate.ts";
 import { generateApiKey } from "../adapters/http/auth.ts";
 import type { ApiKeyInfo } from "../adapters/store/api_keys.ts";
 import { openStore } from "../adapters/store/open_store.ts";
+import { missingPermissions } from "../adapters/_settings_permissions.ts";
 
 const USAGE = `Usage:
   deno task keys create --org NAME [--name LABEL]   print a new key for the org, once
@@ -90,6 +91,11 @@ export async function runKeys(args: string[], options: RunKeysOptions = {}): Pro
     return 2;
   }
 
+  const [missing] = await missingPermissions({ databaseUrl, natsUrl: null, llmBaseUrl: null });
+  if (missing !== undefined) {
+    err(`error: Cannot manage keys: ${missing.message}`);
+    return 2;
+  }
   let store;
   try {
     // A command's few rows need neither a worker for the connection nor a checkpoint thread

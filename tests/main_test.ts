@@ -201,6 +201,53 @@ Deno.test("main.ts refuses TROUPE_PORT=abc: a non-zero exit and one JSON line na
   await Deno.remove(cwd, { recursive: true });
 });
 
+Deno.test("with the start task's flags, main.ts refuses hosts and files they do not cover: exit 2, a line per setting", async () => {
+  const cwd = await Deno.makeTempDir();
+  const elsewhere = await Deno.makeTempDir();
+  try {
+    const remote = spawnMain(await startFlags(), {
+      TROUPE_PORT: "0",
+      TROUPE_LLM_BASE_URL: "https://llm.example/v1",
+      TROUPE_LLM_MODEL: "m",
+      TROUPE_NATS_URL: "nats://nats.example",
+      TROUPE_DATABASE_URL: "postgres://troupe:hunter2@db.example:5432/troupe",
+    }, cwd);
+    const [status, lines] = await Promise.all([remote.status, logReader(remote.stderr).rest()]);
+    assertEquals(status.code, 2, lines.join("\n"));
+    const entries = lines.map((line) => JSON.parse(line));
+    assertEquals(entries.map((e) => [e.level, e.setting]), [
+      ["error", "TROUPE_LLM_BASE_URL"],
+      ["error", "TROUPE_NATS_URL"],
+      ["error", "TROUPE_DATABASE_URL"],
+    ]);
+    for (const host of ["llm.example:443", "nats.example:4222", "db.example:5432"]) {
+      assert(
+        entries.some((e) => e.msg.includes(`host ${host} is not allowed by --allow-net`)),
+        host,
+      );
+    }
+    assert(!lines.join("\n").includes("hunter2"), "the password is not in the log");
+
+    const file = spawnMain(await startFlags(), {
+      TROUPE_PORT: "0",
+      TROUPE_DATABASE_URL: `${elsewhere}/troupe.db`,
+    }, cwd);
+    const [fileStatus, fileLines] = await Promise.all([file.status, logReader(file.stderr).rest()]);
+    assertEquals(fileStatus.code, 2, fileLines.join("\n"));
+    assertEquals(fileLines.length, 1, fileLines.join("\n"));
+    const entry = JSON.parse(fileLines[0]!);
+    assertEquals(entry.setting, "TROUPE_DATABASE_URL");
+    assert(
+      entry.msg.includes(`directory ${elsewhere} is not allowed by --allow-read and --allow-write`),
+      entry.msg,
+    );
+    assertEquals([...Deno.readDirSync(elsewhere)], [], "nothing was created there");
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+    await Deno.remove(elsewhere, { recursive: true });
+  }
+});
+
 Deno.test("main.ts stops with exit 1 and a redacted line when the database cannot be opened", async () => {
   const cwd = await Deno.makeTempDir();
   const child = spawnMain(await startFlags(), {

@@ -79,7 +79,8 @@ export interface OpenStoreOptions extends SqlStoreOptions {
   sqliteThread?: "worker" | "main";
 }
 
-const POSTGRES_URL = /^postgres(ql)?:\/\//i;
+/** What a PostgreSQL URL starts with; anything else (but `memory`) is a SQLite path. */
+export const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 const INT8_OID = 20;
 
 /**

@@ -141,6 +141,20 @@ Deno.test("keys refuses bad usage with exit 2 and a message naming what is wrong
   }
 });
 
+Deno.test("with the task's flags, keys refuses a database its flags do not cover, naming the setting and flag", async () => {
+  await using dir = await workDir();
+  const elsewhere = await Deno.makeTempDir();
+  try {
+    const run = await keys(dir.path, ["list"], { TROUPE_DATABASE_URL: `${elsewhere}/keys.db` });
+    assertEquals(run.code, 2, run.stderr);
+    assert(run.stderr.includes(`TROUPE_DATABASE_URL's directory ${elsewhere}`), run.stderr);
+    assert(run.stderr.includes("--allow-read and --allow-write"), run.stderr);
+    assertEquals([...Deno.readDirSync(elsewhere)], [], "nothing was created there");
+  } finally {
+    await Deno.remove(elsewhere, { recursive: true });
+  }
+});
+
 Deno.test("a key made by the task opens the API for its org over HTTP, and its revocation closes it", async () => {
   await using dir = await workDir();
   const acme = await create(dir.path, "acme");
