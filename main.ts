@@ -10,7 +10,7 @@ import { createHandler } from "./adapters/http/handler.ts";
 import { llmFromSettings } from "./adapters/llm/from_config.ts";
 import { createMetrics } from "./adapters/http/metrics.ts";
 import { memoryStore } from "./adapters/store/memory_store.ts";
-import { openStore, redactUrl } from "./adapters/store/open_store.ts";
+import { openStore, POSTGRES_URL, redactUrl } from "./adapters/store/open_store.ts";
 import type { SqlStore } from "./adapters/store/sql_store.ts";
 
 // Runs in flight get this long to finish when a signal asks the server to stop.
@@ -63,7 +63,7 @@ export async function main(args: string[]): Promise<void> {
   const inMemory = config.databaseUrl === "memory";
   const storeKind = inMemory
     ? "memory"
-    : /^postgres(ql)?:/i.test(config.databaseUrl)
+    : POSTGRES_URL.test(config.databaseUrl)
     ? "postgres"
     : "sqlite";
   const runtime = createRuntime({

@@ -4,6 +4,7 @@ import type { LogLevel } from "./log.ts";
 import { parseArgs } from "node:util";
 import { InvalidInputError } from "./errors.ts";
 import { POLICIES, type Policy } from "./events.ts";
+import { pathScheme } from "./validate.ts";
 
 /** How much the server logs, least to most severe. */
 export type { LogLevel };
@@ -298,15 +299,11 @@ function parseDatabaseUrl(text: string, name: string): string {
       }:" URL`,
     );
   }
-  // `sqlite:./x.db` or `file:x.db` would be taken as a path whose first directory is
-  // `sqlite:.`; a drive letter (`C:`) is one character, a scheme is at least two.
-  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(text);
+  const scheme = pathScheme(text);
   if (scheme !== null) {
     throw new InvalidInputError(
       name,
-      `Cannot start: ${name} must be a file path or a postgres:// URL, current value is a "${
-        scheme[1]
-      }:" URL; give the SQLite file's path alone, e.g. ./data/troupe.db`,
+      `Cannot start: ${name} must be a file path or a postgres:// URL, current value is a "${scheme}:" URL; give the SQLite file's path alone, e.g. ./data/troupe.db`,
     );
   }
   return text;

@@ -183,6 +183,25 @@ export function checkLlmOptions(value: unknown, action: string): LlmOptions {
   return options;
 }
 
+/**
+ * The scheme a database setting starts with when it is neither a `postgres://`
+ * URL nor a plain SQLite path (`sqlite:`, `file:`, `mysql://`), or `null`.
+ * Taken as a path, `sqlite:./x.db` would name a directory `sqlite:.`, so both
+ * the configuration and the store refuse it. A scheme has at least two
+ * characters: a drive letter (`C:`) is one, and stays a path.
+ *
+ * @example
+ * ```ts
+ * import { pathScheme } from "./validate.ts";
+ *
+ * console.assert(pathScheme("sqlite:./data/t.db") === "sqlite");
+ * console.assert(pathScheme("C:/data/t.db") === null && pathScheme("./data/t.db") === null);
+ * ```
+ */
+export function pathScheme(text: string): string | null {
+  return /^([a-z][a-z0-9+.-]+):/i.exec(text)?.[1] ?? null;
+}
+
 /** The size of a page of history or sessions when the caller gives none, and the most a page holds. */
 export const PAGE_SIZE = { default: 50, max: 1000 } as const;
 

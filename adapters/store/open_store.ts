@@ -3,6 +3,7 @@
 import { type Dialect, Kysely, Migrator, PostgresDialect } from "kysely";
 import pg from "pg";
 import { errorText, logLine } from "../../actors/log.ts";
+import { pathScheme } from "../../actors/validate.ts";
 import { localSqliteDialect } from "./_local_sqlite.ts";
 import { SqliteWorkerUnavailable, workerSqliteDialect } from "./_worker_sqlite_dialect.ts";
 import { StoreError } from "./errors.ts";
@@ -143,15 +144,11 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   }
   const postgres = POSTGRES_URL.test(url);
   const shown = redactUrl(url);
-  // Any other scheme (`sqlite:`, `file:`, `mysql://`) would be taken as a path that starts with
-  // a directory named after it. A drive letter (`C:`) is one character, a scheme at least two.
-  const scheme = postgres ? null : /^([a-z][a-z0-9+.-]+):/i.exec(url);
+  const scheme = postgres ? null : pathScheme(url);
   if (scheme !== null) {
     throw new StoreError(
       "invalid_url",
-      `Cannot open the store: the URL must be a postgres:// URL or a SQLite path, current value is a "${
-        scheme[1]
-      }:" URL; give the SQLite file's path alone, e.g. ./data/troupe.db`,
+      `Cannot open the store: the URL must be a postgres:// URL or a SQLite path, current value is a "${scheme}:" URL; give the SQLite file's path alone, e.g. ./data/troupe.db`,
     );
   }
   if (postgres && !URL.canParse(url)) {
