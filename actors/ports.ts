@@ -13,14 +13,54 @@ export interface ChatMessage {
   content: string;
 }
 
-/** Per-call options a caller may pass through to the provider. */
+/**
+ * The shape a reply must take: plain text, any JSON object, or JSON that
+ * matches a schema (OpenAI's `response_format`; the upstream enforces it).
+ */
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | { type: "json_schema"; jsonSchema: JsonSchemaFormat };
+
+/** The schema of a `json_schema` {@linkcode ResponseFormat}, sent as OpenAI's `json_schema`. */
+export interface JsonSchemaFormat {
+  /** The schema's name: letters, digits, `_` and `-`, at most 64 characters. */
+  name: string;
+  /** What the reply is for, to help the model. */
+  description?: string;
+  /** The JSON Schema the reply must match, as an object. */
+  schema?: Record<string, unknown>;
+  /** Ask the upstream to follow the schema exactly. */
+  strict?: boolean;
+}
+
+/**
+ * Per-call options a caller may pass through to the provider. An
+ * OpenAI-compatible provider sends each under its wire name (`max_tokens`,
+ * `top_p`, `stop`, `seed`, `presence_penalty`, `frequency_penalty`,
+ * `response_format`, `reasoning_effort`); whether the model honours it is up to the upstream.
+ */
 export interface LlmOptions {
   /** The model to ask for; the provider's default when absent. */
   model?: string;
   /** Upper bound on generated tokens. */
   maxTokens?: number;
-  /** Sampling temperature. */
+  /** Sampling temperature, 0 to 2. */
   temperature?: number;
+  /** Nucleus sampling: sample only from the tokens of this top probability mass, 0 to 1. */
+  topP?: number;
+  /** Up to 4 sequences at which generation stops (not included in the reply). */
+  stop?: string[];
+  /** Ask for repeatable sampling (best effort, as upstreams document it). */
+  seed?: number;
+  /** Penalise tokens that already appeared at all, -2 to 2. */
+  presencePenalty?: number;
+  /** Penalise tokens by how often they already appeared, -2 to 2. */
+  frequencyPenalty?: number;
+  /** The shape the reply must take. */
+  responseFormat?: ResponseFormat;
+  /** How hard a reasoning model thinks before it answers, e.g. `"low"`, `"medium"`, `"high"`. */
+  reasoningEffort?: string;
 }
 
 /** What a provider is asked: the conversation plus the context that identifies the call. */

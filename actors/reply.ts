@@ -70,9 +70,11 @@ export interface SendInput {
    */
   context?: ChatMessage[];
   /**
-   * Options for the provider on this message's run: `maxTokens`,
-   * `temperature`, `model`. A merged run uses those of its last message (the
-   * one it answers as); without them the provider's defaults apply.
+   * Options for the provider on this message's run ({@linkcode LlmOptions}:
+   * `model`, `maxTokens`, `temperature`, `topP`, `stop`, `seed`, the
+   * penalties, `responseFormat`, `reasoningEffort`). A merged run uses those
+   * of its last message (the one it answers as); without them the provider's
+   * defaults apply.
    */
   options?: LlmOptions;
 }

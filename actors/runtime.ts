@@ -24,13 +24,13 @@ import type {
 } from "./runtime_types.ts";
 import { type SessionDirectory, sessionDirectory } from "./session_directory.ts";
 import { type Caller, type SessionHandle, startSession } from "./session_handle.ts";
+import { checkLlmOptions } from "./llm_options.ts";
 import { sessionMachine } from "./session_machine.ts";
 import { streamChannel } from "./stream_channel.ts";
 import {
   checkContent,
   checkContext,
   checkId,
-  checkLlmOptions,
   checkObject,
   checkPageSize,
   checkPolicy,

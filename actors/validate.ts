@@ -2,7 +2,7 @@
 
 import { InvalidInputError } from "./errors.ts";
 import { POLICIES, type Policy } from "./events.ts";
-import type { ChatMessage, ChatRole, LlmOptions } from "./ports.ts";
+import type { ChatMessage, ChatRole } from "./ports.ts";
 
 const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 const ID_RULE = "1–128 characters of letters, digits, '.', '_', ':', '@' or '-'";
@@ -83,104 +83,6 @@ export function checkContent(value: unknown, maxLength: number): string {
     );
   }
   return value;
-}
-
-/** The most a caller may ask a provider to generate in one call. */
-export const MAX_TOKENS_LIMIT = 1_000_000;
-
-/** The highest sampling temperature a caller may ask for (the lowest is 0). */
-export const MAX_TEMPERATURE = 2;
-
-/**
- * Check a cap on generated tokens: a whole number from 1 to 1,000,000.
- *
- * @example
- * ```ts
- * import { checkMaxTokens } from "./validate.ts";
- *
- * console.assert(checkMaxTokens("max_tokens", 64, "complete the chat") === 64);
- * ```
- */
-export function checkMaxTokens(field: string, value: unknown, action: string): number {
-  return checkInteger(field, value, 1, MAX_TOKENS_LIMIT, action);
-}
-
-/**
- * Check a sampling temperature: a number from 0 to 2.
- *
- * @example
- * ```ts
- * import { checkTemperature } from "./validate.ts";
- *
- * console.assert(checkTemperature("temperature", 0.7, "complete the chat") === 0.7);
- * ```
- */
-export function checkTemperature(field: string, value: unknown, action: string): number {
-  if (typeof value !== "number" || !(value >= 0 && value <= MAX_TEMPERATURE)) {
-    throw new InvalidInputError(
-      field,
-      `Cannot ${action}: ${field} must be a number from 0 to ${MAX_TEMPERATURE}, current value is ${
-        typeof value === "number" ? value : show(value)
-      }`,
-    );
-  }
-  return value;
-}
-
-/**
- * Check the provider options of a message: `maxTokens` a whole number from 1
- * to 1,000,000, `temperature` a number from 0 to 2, `model` an id of at most
- * 256 characters; any other key is refused (a typo such as `max_tokens` would
- * otherwise be ignored without a word). Absent or `undefined` keys are left
- * out of the result.
- *
- * @example
- * ```ts
- * import { checkLlmOptions } from "./validate.ts";
- *
- * const options = checkLlmOptions({ maxTokens: 64, temperature: 0.2 }, "send");
- * console.assert(options.maxTokens === 64 && options.temperature === 0.2);
- * ```
- */
-export function checkLlmOptions(value: unknown, action: string): LlmOptions {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidInputError(
-      "options",
-      `Cannot ${action}: options must be an object { maxTokens?, temperature?, model? }, current value is ${
-        Array.isArray(value) ? "an array" : show(value)
-      }`,
-    );
-  }
-  const given = value as Record<string, unknown>;
-  const options: LlmOptions = {};
-  for (const [key, field] of Object.entries(given)) {
-    if (field === undefined) continue;
-    switch (key) {
-      case "maxTokens":
-        options.maxTokens = checkMaxTokens("options.maxTokens", field, action);
-        break;
-      case "temperature":
-        options.temperature = checkTemperature("options.temperature", field, action);
-        break;
-      case "model":
-        if (typeof field !== "string" || field.trim() === "" || field.length > 256) {
-          throw new InvalidInputError(
-            "options.model",
-            `Cannot ${action}: options.model must be a non-empty string of at most 256 characters, current value is ${
-              show(field)
-            }`,
-          );
-        }
-        options.model = field;
-        break;
-      default:
-        throw new InvalidInputError(
-          `options.${key}`,
-          `Cannot ${action}: options.${key} is not an option; the options are maxTokens, temperature and model`,
-        );
-    }
-  }
-  return options;
 }
 
 /**

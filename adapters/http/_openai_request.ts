@@ -1,7 +1,7 @@
 // Reads an OpenAI chat completions request: the caller's conversation, its new message, and how to answer.
 
 import { InvalidInputError } from "../../actors/errors.ts";
-import { checkMaxTokens, checkTemperature } from "../../actors/validate.ts";
+import { checkLlmOption, WIRE_NAMES, type WireOption } from "../../actors/llm_options.ts";
 import type { ChatMessage, LlmOptions } from "../../actors/ports.ts";
 
 /** What Troupe takes from a `POST /v1/chat/completions` body. */
@@ -16,7 +16,7 @@ export interface ChatCompletionRequest {
   stream: boolean;
   /** End a stream with a usage chunk (`stream_options.include_usage`). */
   includeUsage: boolean;
-  /** `max_tokens` (or `max_completion_tokens`) and `temperature`, passed on to the provider. */
+  /** The sampling and format parameters, passed on to the provider. */
   options: LlmOptions;
 }
 
@@ -30,9 +30,13 @@ const TURN_JOIN = "\n\n";
  * everything before them is the conversation the run answers from.
  * `developer` turns count as `system`. Tool calls, several choices (`n` > 1)
  * and non-text content parts are refused with a 400 naming the field.
- * `max_tokens` (or `max_completion_tokens`) and `temperature` go on to the
- * provider; `model` is echoed back (the configured provider answers); other
- * OpenAI parameters are accepted and not used.
+ * The sampling and format parameters go on to the provider: `max_tokens`
+ * (or `max_completion_tokens`), `temperature`, `top_p`, `stop`, `seed`,
+ * `presence_penalty`, `frequency_penalty`, `response_format` and
+ * `reasoning_effort`. Log probabilities and audio output, which the reply
+ * would lack, are refused. `model` is echoed back (the configured provider
+ * answers); other OpenAI parameters (`user`, `store`, `metadata`, ...) are
+ * accepted and not used.
  */
 export function readChatCompletionRequest(body: Record<string, unknown>): ChatCompletionRequest {
   const model = body.model;
@@ -44,6 +48,7 @@ export function readChatCompletionRequest(body: Record<string, unknown>): ChatCo
   if (body.n !== undefined && body.n !== null && body.n !== 1) {
     throw invalid("n", `n must be 1 (one choice per call), current value is ${show(body.n)}`);
   }
+  refuseUnrelayed(body);
   for (const field of ["tools", "functions"]) {
     const value = body[field];
     if (value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0)) {
@@ -87,19 +92,55 @@ export function readChatCompletionRequest(body: Record<string, unknown>): ChatCo
 
 /** The OpenAI parameters Troupe passes on, checked; `null` counts as absent. */
 function providerOptions(body: Record<string, unknown>): LlmOptions {
-  const options: LlmOptions = {};
+  const options: Record<string, unknown> = {};
+  // The newer name wins when a client sends both.
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   for (const field of ["max_completion_tokens", "max_tokens"]) {
     const value = body[field];
+    if (value !== undefined && value !== null) {
+      checkLlmOption("maxTokens", field, value, ACTION, true);
+    }
+  }
+  if (maxTokens !== undefined && maxTokens !== null) options.maxTokens = maxTokens;
+  for (const key of Object.keys(WIRE_NAMES) as WireOption[]) {
+    if (key === "maxTokens") continue;
+    const field = WIRE_NAMES[key];
+    const value = body[field];
     if (value === undefined || value === null) continue;
-    const maxTokens = checkMaxTokens(field, value, ACTION);
-    // The newer name wins when a client sends both.
-    options.maxTokens ??= maxTokens;
+    // An empty `stop` list asks for nothing, as `null` does.
+    if (key === "stop" && Array.isArray(value) && value.length === 0) continue;
+    options[key] = checkLlmOption(key, field, value, ACTION, true);
   }
-  const temperature = body.temperature;
-  if (temperature !== undefined && temperature !== null) {
-    options.temperature = checkTemperature("temperature", temperature, ACTION);
+  return options as LlmOptions;
+}
+
+/**
+ * Parameters that ask for something Troupe's reply would silently lack:
+ * refused, as tools are, rather than answered without it.
+ */
+function refuseUnrelayed(body: Record<string, unknown>): void {
+  if (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false) {
+    throw invalid(
+      "logprobs",
+      "logprobs are not supported by Troupe; send the request without them",
+    );
   }
-  return options;
+  if (body.top_logprobs !== undefined && body.top_logprobs !== null) {
+    throw invalid(
+      "top_logprobs",
+      "top_logprobs are not supported by Troupe; send the request without them",
+    );
+  }
+  if (body.audio !== undefined && body.audio !== null) {
+    throw invalid("audio", "audio output is not supported by Troupe; ask for text only");
+  }
+  const modalities = body.modalities;
+  if (
+    modalities !== undefined && modalities !== null &&
+    !(Array.isArray(modalities) && modalities.every((m) => m === "text"))
+  ) {
+    throw invalid("modalities", 'modalities must be ["text"]: Troupe answers with text only');
+  }
 }
 
 function readMessage(value: unknown, i: number): ChatMessage {

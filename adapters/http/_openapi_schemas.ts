@@ -1,6 +1,6 @@
 // The JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of what Troupe's HTTP API sends and answers.
 
-import { MAX_TEMPERATURE, MAX_TOKENS_LIMIT } from "../../actors/validate.ts";
+import { MAX_STOP_SEQUENCES, MAX_TEMPERATURE, MAX_TOKENS_LIMIT } from "../../actors/llm_options.ts";
 
 type Schema = Record<string, unknown>;
 
@@ -15,6 +15,71 @@ const USAGE_FIELDS = {
   reasoningTokens: int("Generated tokens spent on reasoning."),
   totalTokens: int("Input plus output."),
 };
+
+/**
+ * The sampling and format options both APIs pass on to the provider, under
+ * each API's names (`wire`: OpenAI's snake case, which may be `null`).
+ */
+function samplingFields(wire: boolean): Record<string, Schema> {
+  const orNull = (type: string) => (wire ? [type, "null"] : type);
+  const name = (camel: string, snake: string) => (wire ? snake : camel);
+  const schemaKey = name("jsonSchema", "json_schema");
+  const stopItems = { type: "string", minLength: 1 };
+  return {
+    [name("topP", "top_p")]: {
+      type: orNull("number"),
+      minimum: 0,
+      maximum: 1,
+      description: "Nucleus sampling: sample only from this top probability mass.",
+    },
+    stop: {
+      ...(wire ? { type: ["string", "array", "null"], minLength: 1 } : { type: "array" }),
+      items: stopItems,
+      minItems: 1,
+      maxItems: MAX_STOP_SEQUENCES,
+      description: `Up to ${MAX_STOP_SEQUENCES} sequences at which generation stops.`,
+    },
+    seed: { type: orNull("integer"), description: "Ask for repeatable sampling (best effort)." },
+    [name("presencePenalty", "presence_penalty")]: {
+      type: orNull("number"),
+      minimum: -2,
+      maximum: 2,
+      description: "Penalise tokens that already appeared.",
+    },
+    [name("frequencyPenalty", "frequency_penalty")]: {
+      type: orNull("number"),
+      minimum: -2,
+      maximum: 2,
+      description: "Penalise tokens by how often they already appeared.",
+    },
+    [name("responseFormat", "response_format")]: {
+      type: orNull("object"),
+      required: ["type"],
+      additionalProperties: false,
+      properties: {
+        type: { type: "string", enum: ["text", "json_object", "json_schema"] },
+        [schemaKey]: {
+          type: "object",
+          required: ["name"],
+          additionalProperties: false,
+          properties: {
+            name: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" },
+            description: { type: "string" },
+            schema: { type: "object", description: "A JSON Schema the reply must match." },
+            strict: { type: "boolean" },
+          },
+        },
+      },
+      description:
+        `The shape of the reply; the upstream enforces it. ${schemaKey} goes with type json_schema only.`,
+    },
+    [name("reasoningEffort", "reasoning_effort")]: {
+      type: orNull("string"),
+      pattern: "^[a-z]{1,32}$",
+      description: 'How hard a reasoning model thinks, e.g. "low", "medium", "high".',
+    },
+  };
+}
 
 /** Every schema the document refers to, by name. */
 export const SCHEMAS: Record<string, Schema> = {
@@ -96,6 +161,7 @@ export const SCHEMAS: Record<string, Schema> = {
         maximum: MAX_TEMPERATURE,
         description: "Sampling temperature.",
       },
+      ...samplingFields(false),
     },
   },
   Usage: {
@@ -255,7 +321,7 @@ export const SCHEMAS: Record<string, Schema> = {
     type: "object",
     required: ["model", "messages"],
     description:
-      "OpenAI's chat completions body. max_tokens (or max_completion_tokens) and temperature go on to the provider; other OpenAI parameters (top_p, stop, user, ...) are accepted and not used; tools and n > 1 are refused.",
+      "OpenAI's chat completions body. The sampling and format parameters (max_tokens or max_completion_tokens, temperature, top_p, stop, seed, presence_penalty, frequency_penalty, response_format, reasoning_effort) go on to the provider; other OpenAI parameters (user, store, metadata, logit_bias, ...) are accepted and not used; tools, n > 1, logprobs and audio output are refused.",
     properties: {
       model: str("Echoed back; Troupe answers with its configured provider."),
       messages: {
@@ -289,6 +355,7 @@ export const SCHEMAS: Record<string, Schema> = {
         maximum: MAX_TEMPERATURE,
         description: "Sampling temperature, passed to the provider.",
       },
+      ...samplingFields(true),
     },
   },
   OpenAiUsage: {

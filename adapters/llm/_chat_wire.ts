@@ -1,5 +1,6 @@
 // The OpenAI chat completions wire format: the request body, a whole response body, and stream chunks folded into one reply.
 
+import { WIRE_NAMES, type WireOption, wireValue } from "../../actors/llm_options.ts";
 import type { FinishReason, LlmRequest, Usage } from "../../actors/ports.ts";
 import { readUsage } from "./_usage_dialects.ts";
 
@@ -11,8 +12,9 @@ function isObject(value: unknown): value is Fields {
 
 /**
  * The JSON body of `POST /chat/completions`. A stream asks for the usage
- * chunk (`stream_options.include_usage`); `maxTokens` goes out as
- * `max_tokens`, which every compatible server reads.
+ * chunk (`stream_options.include_usage`). Each option the request carries
+ * goes out under its wire name (`topP` as `top_p`, ...); `maxTokens` goes out
+ * as `max_tokens`, which every compatible server reads.
  *
  * @example
  * ```ts
@@ -30,8 +32,11 @@ export function chatBody(request: LlmRequest, model: string, stream: boolean): F
   };
   if (stream) body.stream_options = { include_usage: true };
   const options = request.options;
-  if (options?.maxTokens !== undefined) body.max_tokens = options.maxTokens;
-  if (options?.temperature !== undefined) body.temperature = options.temperature;
+  if (options === undefined) return body;
+  for (const key of Object.keys(WIRE_NAMES) as WireOption[]) {
+    const value = options[key];
+    if (value !== undefined) body[WIRE_NAMES[key]] = wireValue(key, value);
+  }
   return body;
 }
 

@@ -327,19 +327,25 @@ Deno.test("bad bodies get 400: invalid JSON, empty, non-object, unknown field, m
   );
 });
 
-Deno.test("POST messages passes options (maxTokens, temperature) to the provider call", async () => {
+Deno.test("POST messages passes options (sampling and format) to the provider call", async () => {
   await using t = setup();
   const path = "/v1/sessions/s1/messages";
-  const response = await t.handler(
-    post(path, { content: "hi", options: { maxTokens: 32, temperature: 0.5 } }),
-  );
+  const options = {
+    maxTokens: 32,
+    temperature: 0.5,
+    topP: 0.9,
+    stop: ["END"],
+    seed: 1,
+    presencePenalty: 1,
+    frequencyPenalty: -1,
+    responseFormat: { type: "json_object" },
+    reasoningEffort: "medium",
+  };
+  const response = await t.handler(post(path, { content: "hi", options }));
   assertEquals(response.status, 200);
   assertEquals((await json(response)).status, "completed");
   assertEquals((await t.handler(post(path, { content: "again" }))).status, 200);
-  assertEquals(t.llm.requests.map((r) => r.options), [
-    { maxTokens: 32, temperature: 0.5 },
-    undefined,
-  ]);
+  assertEquals(t.llm.requests.map((r) => r.options), [options, undefined]);
 });
 
 Deno.test("POST messages refuses bad options with 400 naming the field, and never runs them", async () => {
@@ -351,6 +357,9 @@ Deno.test("POST messages refuses bad options with 400 naming the field, and neve
     [{ maxTokens: 0 }, "options.maxTokens"],
     [{ temperature: 3 }, "options.temperature"],
     [{ max_tokens: 10 }, "options.max_tokens"],
+    [{ topP: 2 }, "options.topP"],
+    [{ stop: "END" }, "options.stop"],
+    [{ responseFormat: { type: "json_schema" } }, "options.responseFormat.jsonSchema"],
     // The operator's TROUPE_LLM_MODEL decides the model, not the caller.
     [{ model: "gpt-4o" }, "options.model"],
   ];

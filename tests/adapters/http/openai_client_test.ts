@@ -6,7 +6,9 @@ import { createRuntime, type Runtime } from "../../../actors/runtime.ts";
 import { createHandler } from "../../../adapters/http/handler.ts";
 import { type MockLlm, mockLlm, type MockLlmOptions } from "../../../adapters/llm/mock_llm.ts";
 import { openAiCompatible } from "../../../adapters/llm/openai_compatible.ts";
+import { llmPool } from "../../../adapters/workers/llm_pool.ts";
 import { startMockUpstream } from "../../../scripts/mock_upstream.ts";
+import { fixture, serveFixture } from "../llm/_fixtures.ts";
 import { eventually } from "../../_helpers/eventually.ts";
 import { nextEvent } from "../../_helpers/next_event.ts";
 
@@ -228,6 +230,69 @@ Deno.test("openai client -> Troupe -> the real provider -> mock upstream: stream
     // The superseded call's upstream request was cancelled, not left to finish.
     await eventually("the upstream abort to be counted", () => upstream.stats().aborts === 1);
     assertEquals(upstream.stats().requests, 3);
+  } finally {
+    await runtime.shutdown({ graceMs: 0 });
+    await server.shutdown();
+  }
+});
+
+Deno.test("openai client -> Troupe -> worker pool -> upstream: sampling and format parameters arrive as sent", async () => {
+  await using upstream = serveFixture({
+    body: await fixture("openai_chat_completion.json"),
+    headers: { "content-type": "application/json" },
+  });
+  await using llm = llmPool({
+    provider: {
+      kind: "openai-compatible",
+      options: { baseUrl: upstream.url, model: "upstream-model", stream: true },
+    },
+    size: 1,
+  });
+  const runtime = createRuntime({ llm });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    createHandler({ runtime }),
+  );
+  try {
+    const client = new OpenAI({
+      apiKey: "sk-not-checked",
+      baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
+    });
+    const schema = { type: "object", properties: { city: { type: "string" } } };
+    const completion = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "where?" }],
+      max_completion_tokens: 40,
+      temperature: 0.1,
+      top_p: 0.5,
+      stop: ["END"],
+      seed: 3,
+      presence_penalty: 0.2,
+      frequency_penalty: 0.4,
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: "place", schema, strict: true },
+      },
+      reasoning_effort: "low",
+      user: "end-user-7",
+    });
+    assertEquals(completion.object, "chat.completion");
+    const { model: _, messages: __, stream: ___, ...sent } = upstream.requests[0]!.body;
+    // What Troupe passes on, under the names the client used; `user` is not among them.
+    assertEquals(sent, {
+      max_tokens: 40,
+      temperature: 0.1,
+      top_p: 0.5,
+      stop: ["END"],
+      seed: 3,
+      presence_penalty: 0.2,
+      frequency_penalty: 0.4,
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: "place", schema, strict: true },
+      },
+      reasoning_effort: "low",
+    });
   } finally {
     await runtime.shutdown({ graceMs: 0 });
     await server.shutdown();

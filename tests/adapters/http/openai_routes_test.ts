@@ -310,6 +310,34 @@ Deno.test("bad input gets 400 naming the field, with OpenAI's type and param", a
     [{ model: "m", messages: [user("x")], max_tokens: 0 }, "max_tokens"],
     [{ model: "m", messages: [user("x")], max_completion_tokens: "9" }, "max_completion_tokens"],
     [{ model: "m", messages: [user("x")], temperature: 3 }, "temperature"],
+    [{ model: "m", messages: [user("x")], top_p: 2 }, "top_p"],
+    [{ model: "m", messages: [user("x")], stop: "" }, "stop"],
+    [{ model: "m", messages: [user("x")], stop: ["a", "b", "c", "d", "e"] }, "stop"],
+    [{ model: "m", messages: [user("x")], stop: ["a", 1] }, "stop[1]"],
+    [{ model: "m", messages: [user("x")], seed: "1" }, "seed"],
+    [{ model: "m", messages: [user("x")], presence_penalty: 9 }, "presence_penalty"],
+    [{ model: "m", messages: [user("x")], frequency_penalty: -9 }, "frequency_penalty"],
+    [
+      { model: "m", messages: [user("x")], response_format: { type: "yaml" } },
+      "response_format.type",
+    ],
+    [
+      { model: "m", messages: [user("x")], response_format: { type: "json_schema" } },
+      "response_format.json_schema",
+    ],
+    [
+      {
+        model: "m",
+        messages: [user("x")],
+        response_format: { type: "json_schema", json_schema: { name: "a", schema: "{}" } },
+      },
+      "response_format.json_schema.schema",
+    ],
+    [{ model: "m", messages: [user("x")], reasoning_effort: 3 }, "reasoning_effort"],
+    [{ model: "m", messages: [user("x")], logprobs: true }, "logprobs"],
+    [{ model: "m", messages: [user("x")], top_logprobs: 2 }, "top_logprobs"],
+    [{ model: "m", messages: [user("x")], audio: { voice: "alloy" } }, "audio"],
+    [{ model: "m", messages: [user("x")], modalities: ["text", "audio"] }, "modalities"],
     [{ model: "m", messages: [user("x".repeat(21))] }, "messages"],
     [{
       model: "m",
@@ -329,17 +357,55 @@ Deno.test("bad input gets 400 naming the field, with OpenAI's type and param", a
   assertEquals(t.unexpected, []);
 });
 
-Deno.test("max_tokens (or max_completion_tokens) and temperature reach the provider; null is absent", async () => {
+Deno.test("the sampling and format parameters reach the provider; null is absent, others are ignored", async () => {
   await using t = setup();
+  const schema = { type: "object", properties: { city: { type: "string" } } };
   const bodies = [
     { model: "m", messages: [user("a")], max_tokens: 32, temperature: 0.7, top_p: 0.9 },
     { model: "m", messages: [user("b")], max_tokens: 32, max_completion_tokens: 16 },
-    { model: "m", messages: [user("c")], max_tokens: null, temperature: null },
+    { model: "m", messages: [user("c")], max_tokens: null, temperature: null, stop: null },
+    {
+      model: "m",
+      messages: [user("d")],
+      stop: "END",
+      seed: 7,
+      presence_penalty: 0.5,
+      frequency_penalty: -0.5,
+      response_format: { type: "json_object" },
+      reasoning_effort: "low",
+      user: "end-user-1",
+      logprobs: false,
+      modalities: ["text"],
+      store: false,
+    },
+    {
+      model: "m",
+      messages: [user("e")],
+      stop: ["\n", "END"],
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: "place", schema, strict: true },
+      },
+    },
+    { model: "m", messages: [user("f")], stop: [] },
   ];
   for (const body of bodies) assertEquals((await t.handler(chat(body))).status, 200);
   assertEquals(t.llm.requests.map((r) => r.options), [
-    { maxTokens: 32, temperature: 0.7 },
+    { maxTokens: 32, temperature: 0.7, topP: 0.9 },
     { maxTokens: 16 },
+    undefined,
+    {
+      stop: ["END"],
+      seed: 7,
+      presencePenalty: 0.5,
+      frequencyPenalty: -0.5,
+      responseFormat: { type: "json_object" },
+      reasoningEffort: "low",
+    },
+    {
+      stop: ["\n", "END"],
+      responseFormat: { type: "json_schema", jsonSchema: { name: "place", schema, strict: true } },
+    },
     undefined,
   ]);
 });

@@ -270,6 +270,49 @@ Deno.test("openAiCompatible sends the request id, the key, extra headers and the
   });
 });
 
+Deno.test("openAiCompatible sends each sampling and format option under its wire name", async () => {
+  await using server = serveFixture({ body: await fixture("openai_chat_stream.sse") });
+  const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] };
+  const { result } = call(server, {}, {
+    request: {
+      ...REQUEST,
+      options: {
+        maxTokens: 50,
+        temperature: 0.2,
+        topP: 0.8,
+        stop: ["END"],
+        seed: 11,
+        presencePenalty: 0.1,
+        frequencyPenalty: 0.3,
+        responseFormat: {
+          type: "json_schema",
+          jsonSchema: { name: "place", schema, strict: true },
+        },
+        reasoningEffort: "high",
+      },
+    },
+  });
+  await result;
+  assert.deepEqual(server.requests[0]!.body, {
+    model: "mock-model",
+    messages: REQUEST.messages,
+    stream: true,
+    stream_options: { include_usage: true },
+    max_tokens: 50,
+    temperature: 0.2,
+    top_p: 0.8,
+    stop: ["END"],
+    seed: 11,
+    presence_penalty: 0.1,
+    frequency_penalty: 0.3,
+    response_format: {
+      type: "json_schema",
+      json_schema: { name: "place", schema, strict: true },
+    },
+    reasoning_effort: "high",
+  });
+});
+
 Deno.test("an upstream that echoes the key in its error never gets it into the error", async () => {
   const body = JSON.stringify({ error: { message: `Incorrect API key provided: ${KEY}` } });
   await using server = serveFixture({
