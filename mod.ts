@@ -63,6 +63,7 @@ export type * from "./actors/events.ts";
 export { memoryBus, type MemoryBusOptions } from "./adapters/bus/mod.ts";
 export {
   type Fallback,
+  type MaxTokensParameter,
   type MockLlm,
   mockLlm,
   type MockLlmOptions,

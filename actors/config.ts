@@ -65,6 +65,8 @@ export interface TroupeConfig {
   llmQueueBound: number;
   /** The most one upstream reply may hold (a JSON body, one streamed event, a stream's text). */
   llmMaxReplyBytes: number;
+  /** The body field a call's token cap goes in: `max_completion_tokens` for OpenAI's reasoning models. */
+  llmMaxTokensParameter: "max_tokens" | "max_completion_tokens";
   /** Requests allowed per session per rate-limit window; `0` turns the limit off. */
   rateLimitSession: number;
   /** Requests allowed per org per rate-limit window; `0` turns the limit off. */
@@ -112,6 +114,7 @@ export const DEFAULT_CONFIG: Readonly<TroupeConfig> = Object.freeze({
   llmWorkerConcurrency: 512,
   llmQueueBound: 10_000,
   llmMaxReplyBytes: 16 * 1024 * 1024,
+  llmMaxTokensParameter: "max_tokens",
   // 10 requests/s per session and 1,000/s per org on average, with bursts of a window's worth.
   rateLimitSession: 600,
   rateLimitOrg: 60_000,
@@ -204,6 +207,12 @@ const SETTINGS: readonly Setting[] = [
     env: "TROUPE_LLM_MAX_REPLY_BYTES",
     flag: "llm-max-reply-bytes",
     parse: wholeNumber(1024, 1024 * 1024 * 1024),
+  },
+  {
+    key: "llmMaxTokensParameter",
+    env: "TROUPE_LLM_MAX_TOKENS_PARAMETER",
+    flag: "llm-max-tokens-parameter",
+    parse: oneOf(["max_tokens", "max_completion_tokens"] as const),
   },
   {
     key: "rateLimitSession",

@@ -10,11 +10,21 @@ function isObject(value: unknown): value is Fields {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The names an OpenAI-compatible upstream may read a cap on generated tokens under. */
+export type MaxTokensParameter = "max_tokens" | "max_completion_tokens";
+
+/** Every {@linkcode MaxTokensParameter}, in the order error messages list them. */
+export const MAX_TOKENS_PARAMETERS: readonly MaxTokensParameter[] = [
+  "max_tokens",
+  "max_completion_tokens",
+];
+
 /**
  * The JSON body of `POST /chat/completions`. A stream asks for the usage
  * chunk (`stream_options.include_usage`). Each option the request carries
  * goes out under its wire name (`topP` as `top_p`, ...); `maxTokens` goes out
- * as `max_tokens`, which every compatible server reads.
+ * as `maxTokensParameter`: `max_tokens`, which every compatible server reads,
+ * unless the upstream asks for `max_completion_tokens`.
  *
  * @example
  * ```ts
@@ -24,7 +34,12 @@ function isObject(value: unknown): value is Fields {
  * console.assert(JSON.stringify(body.stream_options) === '{"include_usage":true}');
  * ```
  */
-export function chatBody(request: LlmRequest, model: string, stream: boolean): Fields {
+export function chatBody(
+  request: LlmRequest,
+  model: string,
+  stream: boolean,
+  maxTokensParameter: MaxTokensParameter = "max_tokens",
+): Fields {
   const body: Fields = {
     model,
     messages: request.messages.map(({ role, content }) => ({ role, content })),
@@ -35,7 +50,8 @@ export function chatBody(request: LlmRequest, model: string, stream: boolean): F
   if (options === undefined) return body;
   for (const key of Object.keys(WIRE_NAMES) as WireOption[]) {
     const value = options[key];
-    if (value !== undefined) body[WIRE_NAMES[key]] = wireValue(key, value);
+    if (value === undefined) continue;
+    body[key === "maxTokens" ? maxTokensParameter : WIRE_NAMES[key]] = wireValue(key, value);
   }
   return body;
 }

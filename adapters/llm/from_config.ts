@@ -20,6 +20,7 @@ export type LlmSettings = Pick<
   | "llmWorkerConcurrency"
   | "llmQueueBound"
   | "llmMaxReplyBytes"
+  | "llmMaxTokensParameter"
 >;
 
 /** The provider made from the settings, and its worker pool when it has one. */
@@ -61,6 +62,7 @@ export function llmFromSettings(settings: LlmSettings): ConfiguredLlm {
         model: settings.llmModel,
         timeoutMs: settings.llmTimeoutMs,
         maxReplyBytes: settings.llmMaxReplyBytes,
+        maxTokensParameter: settings.llmMaxTokensParameter,
         ...(settings.llmApiKey === null ? {} : { apiKey: settings.llmApiKey }),
       },
     },

@@ -5,6 +5,7 @@
  */
 export { type MockLlm, mockLlm, type MockLlmOptions, type MockLlmStats } from "./mock_llm.ts";
 export {
+  type MaxTokensParameter,
   openAiCompatible,
   type OpenAiCompatibleOptions,
   type OpenAiCompatibleProvider,

@@ -11,7 +11,9 @@ import type {
   Usage,
 } from "../../actors/ports.ts";
 import { estimateTokens, usageOf } from "../../actors/usage.ts";
-import { chatBody } from "./_chat_wire.ts";
+import { chatBody, MAX_TOKENS_PARAMETERS, type MaxTokensParameter } from "./_chat_wire.ts";
+
+export type { MaxTokensParameter } from "./_chat_wire.ts";
 import { DEFAULT_MAX_REPLY_BYTES, replyReader } from "./_read_reply.ts";
 import { errorCode, errorText, redactor, shownUrl, statusError } from "./_upstream_errors.ts";
 import { estimateUsage, loadTokenizer } from "./tokenizer.ts";
@@ -52,6 +54,13 @@ export interface OpenAiCompatibleOptions {
    * @default {16777216} 16 MiB
    */
   maxReplyBytes?: number;
+  /**
+   * The body field that carries a call's `maxTokens`. OpenAI's reasoning
+   * models (o1 and later, gpt-5) refuse `max_tokens` and take
+   * `max_completion_tokens`; some compatible servers (older Ollama, llama.cpp)
+   * know only `max_tokens`. @default {"max_tokens"}
+   */
+  maxTokensParameter?: MaxTokensParameter;
   /** The `fetch` to call; a function, so leave it unset in options posted to a worker. @default {globalThis.fetch} */
   fetch?: typeof fetch;
 }
@@ -135,6 +144,7 @@ export function openAiCompatible(options: OpenAiCompatibleOptions): OpenAiCompat
     stream = true,
     name = "openai-compatible",
     maxReplyBytes = DEFAULT_MAX_REPLY_BYTES,
+    maxTokensParameter = "max_tokens",
     fetch: fetchImpl = globalThis.fetch,
   } = options;
   checkOptions(options, timeoutMs, name);
@@ -195,7 +205,7 @@ export function openAiCompatible(options: OpenAiCompatibleOptions): OpenAiCompat
           ...baseHeaders,
           "x-request-id": id,
         },
-        body: JSON.stringify(chatBody(request, model, streaming)),
+        body: JSON.stringify(chatBody(request, model, streaming, maxTokensParameter)),
         signal: controller.signal,
       });
       status = response.status;
@@ -336,6 +346,10 @@ function checkOptions(options: OpenAiCompatibleOptions, timeoutMs: number, name:
     );
   }
   if (typeof name !== "string" || name === "") throw problem("name", "a non-empty string", name);
+  const { maxTokensParameter } = options;
+  if (maxTokensParameter !== undefined && !MAX_TOKENS_PARAMETERS.includes(maxTokensParameter)) {
+    throw problem("maxTokensParameter", MAX_TOKENS_PARAMETERS.join(" or "), maxTokensParameter);
+  }
   for (const [key, value] of Object.entries(options.headers ?? {})) {
     if (typeof value !== "string") {
       throw problem(`headers["${key}"]`, "a string", SECRET_HEADER.test(key) ? "(hidden)" : value);

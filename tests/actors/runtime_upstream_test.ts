@@ -13,6 +13,7 @@ import { llmFromSettings, type LlmSettings } from "../../adapters/llm/from_confi
 import type { MockLlm } from "../../adapters/llm/mock_llm.ts";
 import { startMockUpstream } from "../../scripts/mock_upstream.ts";
 import { eventually } from "../_helpers/eventually.ts";
+import { fixture, serveFixture } from "../adapters/llm/_fixtures.ts";
 
 function settings(baseUrl: string, extra: Partial<LlmSettings> = {}): LlmSettings {
   return {
@@ -160,4 +161,24 @@ Deno.test("TROUPE_LLM_MAX_REPLY_BYTES reaches the workers: a reply past it fails
     "the failed attempt's event",
     () => events.some((e) => e.type === "llm.attempted" && e.outcome === "failed"),
   );
+});
+
+Deno.test("TROUPE_LLM_MAX_TOKENS_PARAMETER reaches the workers: the cap goes out under that name", async () => {
+  await using upstream = serveFixture({
+    body: await fixture("openai_chat_completion.json"),
+    headers: { "content-type": "application/json" },
+  });
+  for (const parameter of ["max_completion_tokens", "max_tokens"] as const) {
+    const { provider } = llmFromSettings(
+      settings(upstream.url, { llmMaxTokensParameter: parameter }),
+    );
+    await using runtime = createRuntime({ llm: provider });
+    const reply = await runtime.send({ session: "s", content: "hi", options: { maxTokens: 9 } });
+    assertEquals(reply.status, "completed");
+    const body = upstream.requests.at(-1)!.body;
+    assertEquals(
+      [body.max_completion_tokens, body.max_tokens],
+      parameter === "max_tokens" ? [undefined, 9] : [9, undefined],
+    );
+  }
 });

@@ -36,6 +36,7 @@ function call(
     stream?: boolean;
     timeoutMs?: number;
     maxReplyBytes?: number;
+    maxTokensParameter?: "max_tokens" | "max_completion_tokens";
     signal?: AbortSignal;
     request?: LlmRequest;
   } = {},
@@ -48,6 +49,9 @@ function call(
     ...(extra.stream === undefined ? {} : { stream: extra.stream }),
     ...(extra.timeoutMs === undefined ? {} : { timeoutMs: extra.timeoutMs }),
     ...(extra.maxReplyBytes === undefined ? {} : { maxReplyBytes: extra.maxReplyBytes }),
+    ...(extra.maxTokensParameter === undefined
+      ? {}
+      : { maxTokensParameter: extra.maxTokensParameter }),
   });
   const seen: Seen = { deltas: [], usages: [], attempts: [] };
   const result = llm.complete(extra.request ?? REQUEST, {
@@ -311,6 +315,22 @@ Deno.test("openAiCompatible sends each sampling and format option under its wire
     },
     reasoning_effort: "high",
   });
+});
+
+Deno.test("maxTokensParameter: a token cap goes out as max_completion_tokens when the upstream asks", async () => {
+  await using server = serveFixture({ body: await fixture("openai_chat_stream.sse") });
+  const { result } = call(server, {}, {
+    maxTokensParameter: "max_completion_tokens",
+    request: { ...REQUEST, options: { maxTokens: 50, temperature: 1 } },
+  });
+  await result;
+  const { max_completion_tokens, max_tokens, temperature } = server.requests[0]!.body;
+  assert.deepEqual([max_completion_tokens, max_tokens, temperature], [50, undefined, 1]);
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => openAiCompatible({ baseUrl: server.url, model: "m", maxTokensParameter: "n" as any }),
+    /maxTokensParameter must be max_tokens or max_completion_tokens, current value is "n"/,
+  );
 });
 
 Deno.test("an upstream that echoes the key in its error never gets it into the error", async () => {
