@@ -21,6 +21,7 @@ import {
   usageFields,
   type WireObject,
 } from "./_mock_upstream_wire.ts";
+import { limitReply } from "../adapters/llm/mock_limits.ts";
 
 /** Latency of the `slow` scenario when `x-mock-latency-ms` does not say. */
 export const SLOW_LATENCY_MS = 1000;
@@ -123,6 +124,8 @@ interface Reply {
   stream: boolean;
   head: ReplyHead;
   content: string;
+  /** `length` when the token cap cut the reply. */
+  finishReason: "stop" | "length";
   pieces: string[];
   /** Usage fields of a non-streaming body. */
   usage: WireObject;
@@ -135,7 +138,7 @@ interface Reply {
 }
 
 function planReply(chat: ChatRequest, control: MockControl, context: CompletionContext): Reply {
-  const content = chat.lastUserText;
+  const { text: content, finishReason } = limitReply(chat.lastUserText, chat);
   const pieces = splitTokens(content);
   const counts = {
     prompt: chat.promptTokens,
@@ -154,6 +157,7 @@ function planReply(chat: ChatRequest, control: MockControl, context: CompletionC
       model: chat.model ?? context.model,
     },
     content,
+    finishReason,
     pieces,
     usage,
     streamUsage: chat.includeUsage ? usage : {},
@@ -165,7 +169,7 @@ function planReply(chat: ChatRequest, control: MockControl, context: CompletionC
 function respond(reply: Reply, dropped: boolean, done: Ending): Response {
   const { head, content, pieces, gapMs } = reply;
   if (!reply.stream) {
-    const json = JSON.stringify(completionBody(head, content, reply.usage));
+    const json = JSON.stringify(completionBody(head, content, reply.usage, reply.finishReason));
     if (!dropped) {
       done.end("completed");
       return new Response(json, { headers: { "content-type": "application/json" } });
@@ -174,7 +178,7 @@ function respond(reply: Reply, dropped: boolean, done: Ending): Response {
     const half = [{ data: json.slice(0, json.length >> 1), delayMs: 0 }];
     return bodyResponse(half, { ...done, type: "application/json", whole: json });
   }
-  const events = streamEvents(head, pieces, reply.streamUsage);
+  const events = streamEvents(head, pieces, reply.streamUsage, reply.finishReason);
   // The first piece follows the role chunk at once; each later piece waits one gap.
   const steps = events.map((data, i) => ({
     data,

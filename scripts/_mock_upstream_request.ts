@@ -129,12 +129,17 @@ export interface ChatRequest {
   lastUserText: string;
   /** {@linkcode countTokens} summed over every message's text. */
   promptTokens: number;
+  /** The token cap: `max_completion_tokens`, else `max_tokens`. */
+  maxTokens?: number;
+  /** The stop sequences (`stop`, one string or several). */
+  stop?: string[];
 }
 
 /**
  * Check a parsed body and pick out what the mock uses; a bad one throws
  * {@linkcode MockRequestError}. Content may be a string or an array of parts,
- * whose `text` parts are joined.
+ * whose `text` parts are joined. `max_completion_tokens` (or `max_tokens`) and
+ * `stop` are read to cut the reply as an upstream would.
  *
  * @example
  * ```ts
@@ -173,6 +178,21 @@ export function parseChatRequest(body: unknown): ChatRequest {
     promptTokens,
   };
   if (model !== undefined) chat.model = model;
+  const cap = body.max_completion_tokens ?? body.max_tokens;
+  if (cap !== undefined && cap !== null) {
+    if (typeof cap !== "number" || !Number.isInteger(cap) || cap < 1) {
+      throw invalid("invalid_max_tokens", "Cannot read max_tokens: expected an integer >= 1");
+    }
+    chat.maxTokens = cap;
+  }
+  const stop = body.stop;
+  if (stop !== undefined && stop !== null) {
+    const list = typeof stop === "string" ? [stop] : stop;
+    if (!Array.isArray(list) || !list.every((s) => typeof s === "string" && s !== "")) {
+      throw invalid("invalid_stop", "Cannot read stop: expected a string or an array of strings");
+    }
+    chat.stop = list;
+  }
   return chat;
 }
 

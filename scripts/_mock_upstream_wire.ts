@@ -124,7 +124,12 @@ export function usageFields(counts: TokenCounts, dialect: UsageDialect): WireObj
  * console.assert(body.object === "chat.completion");
  * ```
  */
-export function completionBody(head: ReplyHead, content: string, usage: WireObject): WireObject {
+export function completionBody(
+  head: ReplyHead,
+  content: string,
+  usage: WireObject,
+  finishReason = "stop",
+): WireObject {
   return {
     ...head,
     object: "chat.completion",
@@ -132,7 +137,7 @@ export function completionBody(head: ReplyHead, content: string, usage: WireObje
       index: 0,
       message: { role: "assistant", content },
       logprobs: null,
-      finish_reason: "stop",
+      finish_reason: finishReason,
     }],
     ...usage,
   };
@@ -152,7 +157,12 @@ export function completionBody(head: ReplyHead, content: string, usage: WireObje
  * console.assert(events.at(-1) === "data: [DONE]\n\n");
  * ```
  */
-export function streamEvents(head: ReplyHead, pieces: string[], usage: WireObject): string[] {
+export function streamEvents(
+  head: ReplyHead,
+  pieces: string[],
+  usage: WireObject,
+  finishReason = "stop",
+): string[] {
   const hasUsage = Object.keys(usage).length > 0;
   const extra = "usage" in usage ? { usage: null } : {};
   const chunk = (delta: WireObject, finishReason: string | null) =>
@@ -165,7 +175,7 @@ export function streamEvents(head: ReplyHead, pieces: string[], usage: WireObjec
   return [
     chunk({ role: "assistant", content: "" }, null),
     ...pieces.map((piece) => chunk({ content: piece }, null)),
-    chunk({}, "stop"),
+    chunk({}, finishReason),
     ...(hasUsage ? [sse({ ...head, object: "chat.completion.chunk", choices: [], ...usage })] : []),
     "data: [DONE]\n\n",
   ];

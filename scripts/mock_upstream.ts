@@ -4,7 +4,10 @@
  * A mock OpenAI chat completions server. It echoes the content of the last
  * `user` message (streamed as words with their trailing whitespace) and
  * counts tokens as `ceil(length / 4)` per text: `prompt_tokens` sums that
- * over every message, `completion_tokens` is that of the reply.
+ * over every message, `completion_tokens` is that of the reply. Like an
+ * upstream, it ends the reply before the first `stop` sequence and cuts it to
+ * `max_completion_tokens` (or `max_tokens`) tokens, with `finish_reason`
+ * `length` when that cap cut it.
  *
  * Routes: `POST /v1/chat/completions`, `GET /v1/models`, `GET /stats`,
  * `POST /stats/reset`; anything else is a 404 JSON error.

@@ -9,6 +9,7 @@ import type {
   LlmRequest,
 } from "../../actors/ports.ts";
 import { estimateTokens, usageOf } from "../../actors/usage.ts";
+import { limitReply } from "./mock_limits.ts";
 
 /** Options of {@linkcode mockLlm}. */
 export interface MockLlmOptions {
@@ -29,6 +30,8 @@ export interface MockLlmOptions {
   model?: string;
   /**
    * What it answers; by default the content of the last user turn, verbatim.
+   * The call's `stop` and `maxTokens` options cut it as an upstream would
+   * (a cut by `maxTokens`, at four characters a token, finishes with `length`).
    */
   reply?: (request: LlmRequest) => string;
   /**
@@ -157,7 +160,10 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
         stats.failed++;
         throw failure;
       }
-      const text = reply(request);
+      const options = request.options;
+      const { text, finishReason } = options === undefined
+        ? { text: reply(request), finishReason: "stop" as const }
+        : limitReply(reply(request), options);
       if (tokensPerSecond === Infinity) {
         produced = text;
         if (text !== "") onDelta?.(text);
@@ -174,7 +180,7 @@ export function mockLlm(options: MockLlmOptions = {}): MockLlm {
       stats.completed++;
       const usage = usageOf(input, estimateTokens(text), "reported");
       onUsage?.(usage, answered);
-      return { text, usage, finishReason: "stop", model: answered };
+      return { text, usage, finishReason, model: answered };
     } catch (error) {
       if (signal.aborted) {
         stats.aborted++;

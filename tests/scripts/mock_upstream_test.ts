@@ -153,6 +153,53 @@ Deno.test("a stream sends a role chunk, word chunks, a finish chunk, the usage c
   ]);
 });
 
+Deno.test("max_tokens and stop cut the answer as an upstream would, finish_reason length for the cap", async () => {
+  await using upstream = startMockUpstream();
+  const user = (content: string) => ({ messages: [{ role: "user", content }] });
+  const answer = async (body: Record<string, unknown>) => {
+    const json = await (await post(upstream, body)).json();
+    return [
+      json.choices[0].message.content,
+      json.choices[0].finish_reason,
+      json.usage.completion_tokens,
+    ];
+  };
+  // "one two three four" is 18 characters: 5 tokens at four characters each.
+  assert.deepEqual(await answer({ ...user("one two three four"), max_tokens: 2 }), [
+    "one two ",
+    "length",
+    2,
+  ]);
+  assert.deepEqual(
+    await answer({ ...user("one two three four"), max_tokens: 9, max_completion_tokens: 3 }),
+    ["one two thre", "length", 3],
+  );
+  assert.deepEqual(await answer({ ...user("one two three four"), stop: " three" }), [
+    "one two",
+    "stop",
+    2,
+  ]);
+  assert.deepEqual(
+    await answer({ ...user("one two three four"), stop: ["four", "two"], max_tokens: 50 }),
+    ["one ", "stop", 1],
+  );
+  const streamed = await events(
+    await post(upstream, { ...user("one two three four"), max_tokens: 2, stream: true }),
+  );
+  const chunks = streamed.slice(1, -1) as {
+    choices: { delta: { content?: string }; finish_reason: string | null }[];
+  }[];
+  assert.equal(chunks.map((c) => c.choices[0]!.delta.content ?? "").join(""), "one two ");
+  assert.equal(chunks.at(-1)!.choices[0]!.finish_reason, "length");
+  for (
+    const bad of [{ max_tokens: 0 }, { max_completion_tokens: "5" }, { stop: [""] }, { stop: 4 }]
+  ) {
+    const response = await post(upstream, { ...user("x"), ...bad });
+    assert.equal(response.status, 400, JSON.stringify(bad));
+    await response.body?.cancel();
+  }
+});
+
 Deno.test("a stream without include_usage has no usage chunk and no usage field", async () => {
   await using upstream = startMockUpstream();
   const all = await events(await post(upstream, { ...BODY, stream: true }));

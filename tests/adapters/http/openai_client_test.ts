@@ -298,3 +298,52 @@ Deno.test("openai client -> Troupe -> worker pool -> upstream: sampling and form
     await server.shutdown();
   }
 });
+
+Deno.test("openai client -> Troupe -> worker pool -> mock upstream: a capped reply finishes with length, streamed or not", async () => {
+  await using upstream = startMockUpstream({ tokensPerSecond: 1000 });
+  await using llm = llmPool({
+    provider: {
+      kind: "openai-compatible",
+      options: { baseUrl: upstream.url, model: "mock-model" },
+    },
+    size: 1,
+  });
+  const runtime = createRuntime({ llm });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    createHandler({ runtime }),
+  );
+  try {
+    const client = new OpenAI({
+      apiKey: "sk-not-checked",
+      baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
+    });
+    const request = {
+      model: "gpt-4o-mini",
+      messages: [{ role: "user" as const, content: "one two three four" }],
+      max_tokens: 2,
+    };
+    const whole = await client.chat.completions.create(request);
+    assertEquals(
+      [whole.choices[0]!.message.content, whole.choices[0]!.finish_reason],
+      ["one two ", "length"],
+    );
+    assertEquals(whole.usage?.completion_tokens, 2);
+    const stream = await client.chat.completions.create({
+      ...request,
+      stop: " two",
+      max_tokens: 50,
+      stream: true,
+    });
+    let text = "";
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assertEquals([text, finish], ["one", "stop"]);
+  } finally {
+    await runtime.shutdown({ graceMs: 0 });
+    await server.shutdown();
+  }
+});

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CancelledError, ProviderError } from "../../../actors/errors.ts";
-import type { Clock, LlmRequest } from "../../../actors/ports.ts";
+import type { Clock, LlmOptions, LlmRequest } from "../../../actors/ports.ts";
 import { mockLlm } from "../../../adapters/llm/mock_llm.ts";
 import { settledYet } from "../../_helpers/settled_yet.ts";
 
@@ -375,4 +375,27 @@ Deno.test("mockLlm gives onUsage what each call cost: reported when answered, es
   early.abort();
   await assert.rejects(llm.complete(requestOf("hello"), { signal: early.signal, onUsage }));
   assert.equal(seen.length, 2);
+});
+
+Deno.test("mockLlm cuts its reply at a stop sequence and at maxTokens (finish reason length)", async () => {
+  const llm = mockLlm({ tokensPerSecond: 10_000 });
+  const ask = async (options: LlmOptions) => {
+    const deltas: string[] = [];
+    const completion = await llm.complete(
+      {
+        org: "o",
+        session: "s",
+        run: "r",
+        messages: [{ role: "user", content: "one two three four" }],
+        options,
+      },
+      { signal: new AbortController().signal, onDelta: (text) => deltas.push(text) },
+    );
+    assert.deepEqual(deltas.join(""), completion.text, "the stream says what the completion says");
+    return [completion.text, completion.finishReason, completion.usage.outputTokens];
+  };
+  assert.deepEqual(await ask({ maxTokens: 2 }), ["one two ", "length", 2]);
+  assert.deepEqual(await ask({ stop: [" three"] }), ["one two", "stop", 2]);
+  assert.deepEqual(await ask({ stop: ["zzz"], maxTokens: 5 }), ["one two three four", "stop", 5]);
+  assert.deepEqual(await ask({ temperature: 1 }), ["one two three four", "stop", 5]);
 });
