@@ -2,6 +2,7 @@
 
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import OpenAI, { APIError } from "openai";
+import type { LlmProvider } from "../../../actors/ports.ts";
 import { createRuntime, type Runtime } from "../../../actors/runtime.ts";
 import { createHandler } from "../../../adapters/http/handler.ts";
 import { type MockLlm, mockLlm, type MockLlmOptions } from "../../../adapters/llm/mock_llm.ts";
@@ -22,17 +23,16 @@ interface Server extends AsyncDisposable {
   baseURL: string;
 }
 
-function serve(llmOptions: MockLlmOptions = {}): Server {
-  const llm = mockLlm(llmOptions);
+/** A Troupe server over `llm` on a free loopback port, and an OpenAI client pointed at it. */
+function serveOver(llm: LlmProvider, models?: string[]): Omit<Server, "llm"> {
   const runtime = createRuntime({ llm });
-  const handler = createHandler({ runtime, models: ["troupe-test"] });
+  const handler = createHandler({ runtime, ...(models === undefined ? {} : { models }) });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
   const baseURL = `http://127.0.0.1:${server.addr.port}/v1`;
   // The client as anyone would make it: default retries, timeouts and headers.
   const client = new OpenAI({ apiKey: "sk-not-checked", baseURL });
   return {
     client,
-    llm,
     runtime,
     baseURL,
     async [Symbol.asyncDispose]() {
@@ -40,6 +40,11 @@ function serve(llmOptions: MockLlmOptions = {}): Server {
       await server.shutdown();
     },
   };
+}
+
+function serve(llmOptions: MockLlmOptions = {}): Server {
+  const llm = mockLlm(llmOptions);
+  return { ...serveOver(llm, ["troupe-test"]), llm };
 }
 
 function lastTurn(request: { messages: { content: string }[] }): string {
@@ -189,51 +194,35 @@ Deno.test("openai client: a bad request surfaces as BadRequestError with the fie
 Deno.test("openai client -> Troupe -> the real provider -> mock upstream: streams, and a double text aborts upstream", async () => {
   // Long enough that the first call is still upstream when the second arrives; the test waits for that.
   await using upstream = startMockUpstream({ latencyMs: 300, model: "upstream-model" });
-  const runtime = createRuntime({
-    llm: openAiCompatible({
-      baseUrl: upstream.url,
-      apiKey: "sk-upstream",
-      model: "upstream-model",
-    }),
-  });
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    createHandler({ runtime }),
+  await using s = serveOver(
+    openAiCompatible({ baseUrl: upstream.url, apiKey: "sk-upstream", model: "upstream-model" }),
   );
-  try {
-    const client = new OpenAI({
-      apiKey: "sk-not-checked",
-      baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
-    });
-    const stream = await client.chat.completions.create({
-      model: "gpt-4o-mini",
-      messages: [{ role: "user", content: "one two three" }],
-      stream: true,
-    });
-    let text = "";
-    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
-    assertEquals(text, "one two three");
+  const { client } = s;
+  const stream = await client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "one two three" }],
+    stream: true,
+  });
+  let text = "";
+  for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+  assertEquals(text, "one two three");
 
-    const options = { headers: { "X-Session-Id": "chat-9" } };
-    const first = client.chat.completions.create({
-      model: "gpt-4o-mini",
-      messages: [{ role: "user", content: "book a table" }],
-    }, options).then(() => "completed", (error: APIError) => error.code);
-    await eventually("the first call to be upstream", () => upstream.stats().requests === 2);
-    const second = await client.chat.completions.create({
-      model: "gpt-4o-mini",
-      messages: [{ role: "user", content: "book a table" }, { role: "user", content: "for four" }],
-    }, options);
-    assertEquals(await first, "superseded");
-    assertEquals(second.choices[0]!.message.content, "book a table\n\nfor four");
-    assertEquals(second.model, "upstream-model");
-    // The superseded call's upstream request was cancelled, not left to finish.
-    await eventually("the upstream abort to be counted", () => upstream.stats().aborts === 1);
-    assertEquals(upstream.stats().requests, 3);
-  } finally {
-    await runtime.shutdown({ graceMs: 0 });
-    await server.shutdown();
-  }
+  const options = { headers: { "X-Session-Id": "chat-9" } };
+  const first = client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "book a table" }],
+  }, options).then(() => "completed", (error: APIError) => error.code);
+  await eventually("the first call to be upstream", () => upstream.stats().requests === 2);
+  const second = await client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "book a table" }, { role: "user", content: "for four" }],
+  }, options);
+  assertEquals(await first, "superseded");
+  assertEquals(second.choices[0]!.message.content, "book a table\n\nfor four");
+  assertEquals(second.model, "upstream-model");
+  // The superseded call's upstream request was cancelled, not left to finish.
+  await eventually("the upstream abort to be counted", () => upstream.stats().aborts === 1);
+  assertEquals(upstream.stats().requests, 3);
 });
 
 Deno.test("openai client -> Troupe -> worker pool -> upstream: sampling and format parameters arrive as sent", async () => {
@@ -248,55 +237,34 @@ Deno.test("openai client -> Troupe -> worker pool -> upstream: sampling and form
     },
     size: 1,
   });
-  const runtime = createRuntime({ llm });
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    createHandler({ runtime }),
-  );
-  try {
-    const client = new OpenAI({
-      apiKey: "sk-not-checked",
-      baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
-    });
-    const schema = { type: "object", properties: { city: { type: "string" } } };
-    const completion = await client.chat.completions.create({
-      model: "gpt-4o-mini",
-      messages: [{ role: "user", content: "where?" }],
-      max_completion_tokens: 40,
-      temperature: 0.1,
-      top_p: 0.5,
-      stop: ["END"],
-      seed: 3,
-      presence_penalty: 0.2,
-      frequency_penalty: 0.4,
-      response_format: {
-        type: "json_schema",
-        json_schema: { name: "place", schema, strict: true },
-      },
-      reasoning_effort: "low",
-      user: "end-user-7",
-    });
-    assertEquals(completion.object, "chat.completion");
-    const { model: _, messages: __, stream: ___, ...sent } = upstream.requests[0]!.body;
-    // What Troupe passes on, under the names the client used; `user` is not among them.
-    assertEquals(sent, {
-      max_tokens: 40,
-      temperature: 0.1,
-      top_p: 0.5,
-      stop: ["END"],
-      seed: 3,
-      presence_penalty: 0.2,
-      frequency_penalty: 0.4,
-      response_format: {
-        type: "json_schema",
-        json_schema: { name: "place", schema, strict: true },
-      },
-      reasoning_effort: "low",
-    });
-  } finally {
-    await runtime.shutdown({ graceMs: 0 });
-    await server.shutdown();
-  }
+  await using s = serveOver(llm);
+  const { client } = s;
+  const schema = { type: "object", properties: { city: { type: "string" } } };
+  const sampling = {
+    temperature: 0.1,
+    top_p: 0.5,
+    stop: ["END"],
+    seed: 3,
+    presence_penalty: 0.2,
+    frequency_penalty: 0.4,
+    response_format: {
+      type: "json_schema" as const,
+      json_schema: { name: "place", schema, strict: true },
+    },
+    reasoning_effort: "low" as const,
+  };
+  const completion = await client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "where?" }],
+    max_completion_tokens: 40,
+    user: "end-user-7",
+    ...sampling,
+  });
+  assertEquals(completion.object, "chat.completion");
+  const { model: _, messages: __, stream: ___, ...sent } = upstream.requests[0]!.body;
+  // Each goes on under its OpenAI name; the cap under the provider's (max_tokens by
+  // default), and `user` not at all.
+  assertEquals(sent, { max_tokens: 40, ...sampling });
 });
 
 Deno.test("openai client -> Troupe -> worker pool -> mock upstream: a capped reply finishes with length, streamed or not", async () => {
@@ -308,42 +276,30 @@ Deno.test("openai client -> Troupe -> worker pool -> mock upstream: a capped rep
     },
     size: 1,
   });
-  const runtime = createRuntime({ llm });
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    createHandler({ runtime }),
+  await using s = serveOver(llm);
+  const { client } = s;
+  const request = {
+    model: "gpt-4o-mini",
+    messages: [{ role: "user" as const, content: "one two three four" }],
+    max_tokens: 2,
+  };
+  const whole = await client.chat.completions.create(request);
+  assertEquals(
+    [whole.choices[0]!.message.content, whole.choices[0]!.finish_reason],
+    ["one two ", "length"],
   );
-  try {
-    const client = new OpenAI({
-      apiKey: "sk-not-checked",
-      baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
-    });
-    const request = {
-      model: "gpt-4o-mini",
-      messages: [{ role: "user" as const, content: "one two three four" }],
-      max_tokens: 2,
-    };
-    const whole = await client.chat.completions.create(request);
-    assertEquals(
-      [whole.choices[0]!.message.content, whole.choices[0]!.finish_reason],
-      ["one two ", "length"],
-    );
-    assertEquals(whole.usage?.completion_tokens, 2);
-    const stream = await client.chat.completions.create({
-      ...request,
-      stop: " two",
-      max_tokens: 50,
-      stream: true,
-    });
-    let text = "";
-    let finish: string | null = null;
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta.content ?? "";
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-    }
-    assertEquals([text, finish], ["one", "stop"]);
-  } finally {
-    await runtime.shutdown({ graceMs: 0 });
-    await server.shutdown();
+  assertEquals(whole.usage?.completion_tokens, 2);
+  const stream = await client.chat.completions.create({
+    ...request,
+    stop: " two",
+    max_tokens: 50,
+    stream: true,
+  });
+  let text = "";
+  let finish: string | null = null;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta.content ?? "";
+    finish = chunk.choices[0]?.finish_reason ?? finish;
   }
+  assertEquals([text, finish], ["one", "stop"]);
 });
