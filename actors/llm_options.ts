@@ -2,6 +2,7 @@
 
 import { InvalidInputError } from "./errors.ts";
 import type { JsonSchemaFormat, LlmOptions, ResponseFormat } from "./ports.ts";
+import { checkInteger, show as showValue } from "./validate.ts";
 
 /** The most a caller may ask a provider to generate in one call. */
 export const MAX_TOKENS_LIMIT = 1_000_000;
@@ -40,13 +41,10 @@ export const OPTION_NAMES: readonly (keyof LlmOptions)[] = [
 const SCHEMA_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const EFFORT = /^[a-z]{1,32}$/;
 
+/** As validate.ts shows a value, but a number by its value and an array as one. */
 function show(value: unknown): string {
-  if (typeof value === "string") {
-    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  }
   if (typeof value === "number") return String(value);
-  if (Array.isArray(value)) return "an array";
-  return value === null ? "null" : typeof value;
+  return Array.isArray(value) ? "an array" : showValue(value);
 }
 
 function refuse(field: string, action: string, rule: string, value: unknown): never {
@@ -107,13 +105,7 @@ function check(
       }
       return value;
     case "maxTokens":
-      if (
-        typeof value !== "number" || !Number.isInteger(value) || value < 1 ||
-        value > MAX_TOKENS_LIMIT
-      ) {
-        refuse(field, action, `a whole number from 1 to ${MAX_TOKENS_LIMIT}`, value);
-      }
-      return value;
+      return checkInteger(field, value, 1, MAX_TOKENS_LIMIT, action);
     case "temperature":
       return numberIn(field, value, 0, MAX_TEMPERATURE, action);
     case "topP":

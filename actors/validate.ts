@@ -7,7 +7,18 @@ import type { ChatMessage, ChatRole } from "./ports.ts";
 const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 const ID_RULE = "1–128 characters of letters, digits, '.', '_', ':', '@' or '-'";
 
-function show(value: unknown): string {
+/**
+ * A value as a refusal message shows it: a string quoted (cut after 40
+ * characters), anything else by its type (`null` as such).
+ *
+ * @example
+ * ```ts
+ * import { show } from "./validate.ts";
+ *
+ * console.assert(show("hi") === '"hi"' && show(null) === "null" && show(3) === "number");
+ * ```
+ */
+export function show(value: unknown): string {
   if (typeof value === "string") {
     return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   }

@@ -93,15 +93,13 @@ export function readChatCompletionRequest(body: Record<string, unknown>): ChatCo
 /** The OpenAI parameters Troupe passes on, checked; `null` counts as absent. */
 function providerOptions(body: Record<string, unknown>): LlmOptions {
   const options: Record<string, unknown> = {};
-  // The newer name wins when a client sends both.
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   for (const field of ["max_completion_tokens", "max_tokens"]) {
     const value = body[field];
-    if (value !== undefined && value !== null) {
-      checkLlmOption("maxTokens", field, value, ACTION, true);
-    }
+    if (value === undefined || value === null) continue;
+    const maxTokens = checkLlmOption("maxTokens", field, value, ACTION, true);
+    // The newer name wins when a client sends both.
+    options.maxTokens ??= maxTokens;
   }
-  if (maxTokens !== undefined && maxTokens !== null) options.maxTokens = maxTokens;
   for (const key of Object.keys(WIRE_NAMES) as WireOption[]) {
     if (key === "maxTokens") continue;
     const field = WIRE_NAMES[key];
