@@ -322,6 +322,14 @@ export interface EventBus {
   saturated?(): boolean;
   /** Resolve once every event published so far has been delivered. */
   flush(): Promise<void>;
+  /**
+   * Resolve once every event published before this call is durable: stored by
+   * the consumer groups that are consuming (in process, where a persister acks
+   * only after its write committed) or acknowledged by the stream (JetStream).
+   * Unlike `flush`, events published after the call are not waited for, so it
+   * ends under a steady load. A bus without it is waited on with `flush`.
+   */
+  persisted?(): Promise<void>;
   /** Flush and release. */
   close(): Promise<void>;
 }

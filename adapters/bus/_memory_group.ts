@@ -14,6 +14,13 @@ export interface MemoryGroup {
    * consuming any more (then nothing would ever acknowledge them), or it closed.
    */
   settled(): Promise<void>;
+  /**
+   * Resolve once every event pushed before this call is acknowledged (later
+   * ones are not waited for), or no member is consuming, or it closed. While
+   * such a wait is open, batches are handed over without waiting for
+   * `maxWaitMs`.
+   */
+  persisted(): Promise<void>;
   /** Hand out batches to one member until the signal aborts or the group closes. */
   take(options: ConsumeOptions): AsyncGenerator<Delivery[]>;
   /** End every member's iteration and cancel nak timers. */
@@ -23,6 +30,14 @@ export interface MemoryGroup {
 interface Pending {
   event: TroupeEvent;
   attempt: number;
+  /** Its place in push order, kept across redeliveries. */
+  seq: number;
+}
+
+interface Waiter {
+  /** Every event up to this sequence must be acknowledged. */
+  target: number;
+  resolve: () => void;
 }
 
 /**
@@ -40,6 +55,14 @@ export function memoryGroup(clock: Clock): MemoryGroup {
   let closed = false;
   const wakers = new Set<() => void>();
   const timers = new Set<unknown>();
+  // The acknowledgement watermark: every sequence below `oldest` is acked. Acks that
+  // come ahead of it (a nak'd event redelivered later) wait in `ackedAhead`.
+  let nextSeq = 0;
+  let oldest = 0;
+  const ackedAhead = new Set<number>();
+  // In push order, so in order of target: the ones met are always at the front.
+  let waiters: Waiter[] = [];
+  let firstWaiter = 0;
 
   function readyCount(): number {
     return ready.length - head;
@@ -51,8 +74,34 @@ export function memoryGroup(clock: Clock): MemoryGroup {
 
   function push(event: TroupeEvent): void {
     if (closed) return;
-    ready.push({ event, attempt: 1 });
+    ready.push({ event, attempt: 1, seq: nextSeq++ });
     wake();
+  }
+
+  function waiting(): boolean {
+    return firstWaiter < waiters.length;
+  }
+
+  /** Move the watermark past `seq`, now acked, and release the waits it meets. */
+  function acknowledged(seq: number): void {
+    if (seq !== oldest) {
+      ackedAhead.add(seq);
+      return;
+    }
+    oldest++;
+    while (ackedAhead.delete(oldest)) oldest++;
+    while (waiting() && waiters[firstWaiter]!.target < oldest) waiters[firstWaiter++]!.resolve();
+    if (!waiting()) {
+      waiters = [];
+      firstWaiter = 0;
+    }
+  }
+
+  /** Release every wait: nothing will acknowledge what they wait for. */
+  function releaseWaiters(): void {
+    for (let i = firstWaiter; i < waiters.length; i++) waiters[i]!.resolve();
+    waiters = [];
+    firstWaiter = 0;
   }
 
   /** Resolve once `enough()` holds, the time is up, the signal aborts or the group closes. */
@@ -86,6 +135,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
         if (!settled) {
           settled = true;
           outstanding--;
+          acknowledged(pending.seq);
           wake();
         }
         return Promise.resolve();
@@ -97,7 +147,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
           timers.delete(timer);
           outstanding--;
           if (closed) return;
-          ready.push({ event: pending.event, attempt: pending.attempt + 1 });
+          ready.push({ event: pending.event, attempt: pending.attempt + 1, seq: pending.seq });
           wake();
         };
         const timer = clock.setTimeout(again, Math.max(0, delayMs));
@@ -113,6 +163,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
       yield* batches(signal, batchSize, maxWaitMs);
     } finally {
       members--;
+      if (members === 0) releaseWaiters();
       wake();
     }
   }
@@ -125,7 +176,8 @@ export function memoryGroup(clock: Clock): MemoryGroup {
     while (!signal.aborted && !closed) {
       await waitFor(() => readyCount() > 0, signal);
       if (signal.aborted || closed) return;
-      await waitFor(() => readyCount() >= batchSize, signal, maxWaitMs);
+      // Someone waits for what is ready to be stored: hand it over now.
+      await waitFor(() => readyCount() >= batchSize || waiting(), signal, maxWaitMs);
       if (signal.aborted || closed) return;
       const count = Math.min(batchSize, readyCount());
       if (count === 0) continue; // another member took them
@@ -144,6 +196,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
     closed = true;
     for (const timer of timers) clock.clearTimeout(timer);
     timers.clear();
+    releaseWaiters();
     wake();
   }
 
@@ -161,5 +214,14 @@ export function memoryGroup(clock: Clock): MemoryGroup {
     return promise;
   }
 
-  return { push, backlog: () => readyCount() + outstanding, settled, take, close };
+  function persisted(): Promise<void> {
+    const target = nextSeq - 1;
+    if (target < oldest || members === 0 || closed) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    waiters.push({ target, resolve });
+    wake();
+    return promise;
+  }
+
+  return { push, backlog: () => readyCount() + outstanding, settled, persisted, take, close };
 }

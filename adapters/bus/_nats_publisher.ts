@@ -74,6 +74,7 @@ export function publisher(options: PublisherOptions): Publisher {
   let oldest = 0;
   let failing = false;
   let waiters: Waiter[] = [];
+  let firstWaiter = 0;
 
   function backlog(): number {
     return queue.length - head + inFlight.size;
@@ -86,13 +87,15 @@ export function publisher(options: PublisherOptions): Publisher {
   function settleWaiters(): void {
     // Acks come back out of order: move past every sequence acked since.
     while (oldest < nextSeq && !inFlight.has(oldest) && !isQueued(oldest)) oldest++;
-    if (waiters.length === 0) return;
-    const still: Waiter[] = [];
-    for (const waiter of waiters) {
-      if (waiter.target < oldest) waiter.resolve();
-      else still.push(waiter);
+    // Waiters are added in order of target, so the ones met are at the front: with
+    // many replies waiting on their events (durable replies), an ack looks at few.
+    while (firstWaiter < waiters.length && waiters[firstWaiter]!.target < oldest) {
+      waiters[firstWaiter++]!.resolve();
     }
-    waiters = still;
+    if (firstWaiter === waiters.length) {
+      waiters = [];
+      firstWaiter = 0;
+    }
   }
 
   function report(error: unknown, event: TroupeEvent): void {
@@ -190,8 +193,9 @@ export function publisher(options: PublisherOptions): Publisher {
     for (const timer of retries) clearTimeout(timer);
     retries.clear();
     const error = undelivered("flush");
-    for (const waiter of waiters) waiter.reject(error);
+    for (let i = firstWaiter; i < waiters.length; i++) waiters[i]!.reject(error);
     waiters = [];
+    firstWaiter = 0;
     return backlog();
   }
 

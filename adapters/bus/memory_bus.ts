@@ -49,6 +49,8 @@ export interface MemoryBusOptions {
  * `saturated()` is true while a group's backlog is at `maxBuffered`.
  * `flush()` also waits until every group that has a member consuming has
  * acknowledged what it holds: in memory, "delivered" means persisted.
+ * `persisted()` waits only for the events published before it, and while it
+ * waits the groups hand over their batches without waiting for `maxWaitMs`.
  *
  * @example Observing events
  * ```ts
@@ -118,6 +120,11 @@ export function memoryBus(options: MemoryBusOptions = {}): EventBus & AsyncDispo
     await Promise.all([...groups.values()].map((group) => group.settled()));
   }
 
+  /** Every consuming group has acknowledged every event published so far; later ones are not waited for. */
+  async function persisted(): Promise<void> {
+    await Promise.all([...groups.values()].map((group) => group.persisted()));
+  }
+
   /** Deliver to subscribers and end the groups; waiting for acks is `flush`'s job. */
   function close(): Promise<void> {
     fan.deliver();
@@ -133,6 +140,7 @@ export function memoryBus(options: MemoryBusOptions = {}): EventBus & AsyncDispo
     consume,
     saturated,
     flush,
+    persisted,
     close,
     [Symbol.asyncDispose]: close,
   };

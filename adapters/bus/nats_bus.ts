@@ -101,6 +101,9 @@ const RECONNECT_WAIT_MS = 1_000;
  * - `flush()` resolves once every event published before it is acked by the
  *   stream and the groups consuming in this process have acked what they hold
  *   (waiting at most `closeTimeoutMs` for them; the rest stays in the stream).
+ * - `persisted()` resolves once every event published before it is acked by
+ *   the stream: in JetStream's file storage, where a crash of this process
+ *   cannot lose it. It does not wait for the groups.
  * - `close()` flushes for at most `closeTimeoutMs`, then drains the
  *   connection; it rejects with a `BusError` (`"undelivered"`) if events were
  *   left unacknowledged.
@@ -267,6 +270,7 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
     consume,
     saturated: () => outbox.backlog() >= maxBuffered,
     flush,
+    persisted: () => outbox.flush(),
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -254,3 +254,83 @@ Deno.test("memoryBus flush waits until a consuming group has acknowledged every 
   });
   await bus.flush(); // no member consumes any more: flush does not hang
 });
+
+Deno.test("memory bus: persisted() waits for the events published before it, not later ones", async () => {
+  const clock = manualClock();
+  await using bus = memoryBus({ groups: ["g"], clock });
+  const controller = new AbortController();
+  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 0 })
+    [Symbol.asyncIterator]();
+  const next = nextBatch(batches); // a member is consuming from here on
+  bus.publish(activated(1));
+  bus.publish(activated(2));
+  const first = bus.persisted!();
+  bus.publish(activated(3));
+  const batch = (await next)!;
+  assert.deepEqual(ids(batch), ["e1", "e2", "e3"]);
+  await batch[0]!.ack();
+  assert.equal(await settledYet(first), false, "e2 is not acknowledged yet");
+  // Acknowledged out of order: e3 first, then e2 completes the events before the wait.
+  await batch[2]!.ack();
+  assert.equal(await settledYet(first), false);
+  const second = bus.persisted!();
+  await batch[1]!.ack();
+  assert.equal(await settledYet(first), true, "e3 was published after the wait began");
+  assert.equal(await settledYet(second), true, "e1 to e3 are all acknowledged");
+  controller.abort();
+});
+
+Deno.test("memory bus: persisted() counts a nak'd event as unstored until its redelivery is acked", async () => {
+  const clock = manualClock();
+  await using bus = memoryBus({ groups: ["g"], clock });
+  const controller = new AbortController();
+  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 0 })
+    [Symbol.asyncIterator]();
+  const next = nextBatch(batches);
+  bus.publish(activated(1));
+  bus.publish(activated(2));
+  const waiting = bus.persisted!();
+  const batch = (await next)!;
+  batch[0]!.nak(10);
+  await batch[1]!.ack();
+  await clock.advance(10);
+  const again = (await nextBatch(batches))!;
+  assert.deepEqual(ids(again), ["e1"]);
+  assert.equal(await settledYet(waiting), false);
+  await again[0]!.ack();
+  await waiting;
+  controller.abort();
+});
+
+Deno.test("memory bus: persisted() hands a partial batch over at once instead of after maxWaitMs", async () => {
+  const clock = manualClock();
+  await using bus = memoryBus({ groups: ["g"], clock });
+  const controller = new AbortController();
+  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 50 })
+    [Symbol.asyncIterator]();
+  bus.publish(activated(1));
+  const next = nextBatch(batches);
+  await clock.settle();
+  assert.equal(await settledYet(next), false, "a partial batch waits for maxWaitMs");
+  const waiting = bus.persisted!();
+  const batch = (await next)!;
+  assert.deepEqual(ids(batch), ["e1"]);
+  await batch[0]!.ack();
+  await waiting;
+  controller.abort();
+});
+
+Deno.test("memory bus: persisted() does not hang without a consuming member, or after close", async () => {
+  const bus = memoryBus({ groups: ["g"] });
+  bus.publish(activated(1));
+  await bus.persisted!(); // nobody consumes: nothing would ever acknowledge it
+  const controller = new AbortController();
+  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 0 })
+    [Symbol.asyncIterator]();
+  assert.deepEqual(ids(await nextBatch(batches)), ["e1"]);
+  const whileConsumed = bus.persisted!();
+  assert.equal(await settledYet(whileConsumed), false);
+  await bus.close();
+  await whileConsumed;
+  controller.abort();
+});

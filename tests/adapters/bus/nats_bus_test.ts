@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { deadline } from "@std/async";
+import { deadline, delay } from "@std/async";
 import type { TroupeEvent } from "../../../actors/events.ts";
 import type { Delivery, EventBus } from "../../../actors/ports.ts";
 import { BusError } from "../../../adapters/bus/errors.ts";
@@ -317,4 +317,49 @@ Deno.test("nats bus: close() with the server down gives up after closeTimeoutMs 
     errors.some((error) => error instanceof BusError && error.code === "closed"),
     "a publish after close is reported",
   );
+});
+
+Deno.test("nats bus: persisted() resolves once the stream holds the events, whatever the groups do", async () => {
+  await withBus({}, async (bus, server) => {
+    // A member that takes a batch and never acks it: persisted() does not wait for groups.
+    const controller = new AbortController();
+    const held = Promise.withResolvers<Delivery[]>();
+    const consuming = (async () => {
+      for await (
+        const batch of bus.consume!("holder", {
+          signal: controller.signal,
+          batchSize: 100,
+          maxWaitMs: 10,
+        })
+      ) held.resolve(batch);
+    })();
+    const events = Array.from({ length: 50 }, (_, n) => eventOf(n));
+    for (const event of events) bus.publish(event);
+    await bus.persisted!();
+    await using jsm = await manager(server);
+    assert.equal((await jsm.streams.info("TROUPE")).state.messages, events.length);
+    assert.ok((await held.promise).length > 0);
+    controller.abort();
+    await consuming;
+  });
+});
+
+Deno.test("nats bus: persisted() waits out an outage of the server and resolves once it is back", async () => {
+  await withBus({}, async (bus, server) => {
+    bus.publish(eventOf(1, "o", "before"));
+    await bus.persisted!();
+    await server.kill("SIGKILL");
+    bus.publish(eventOf(2, "o", "during"));
+    const waiting = bus.persisted!();
+    await delay(300);
+    let settled = false;
+    waiting.then(() => settled = true, () => settled = true);
+    await delay(0);
+    assert.equal(settled, false, "the stream has not acknowledged the event yet");
+    await server.restart();
+    await deadline(waiting, 60_000);
+    await using jsm = await manager(server);
+    const stored = await jsm.streams.getMessage("TROUPE", { seq: 2 });
+    assert.equal((stored?.json() as TroupeEvent).id, "during-2");
+  });
 });
