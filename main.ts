@@ -70,6 +70,7 @@ export async function main(args: string[]): Promise<void> {
     llm,
     store: inMemory ? memoryStore() : config.databaseUrl,
     ...(config.natsUrl === null ? {} : { bus: config.natsUrl }),
+    durableReplies: config.durableReplies,
     policy: config.policy,
     debounceMs: config.debounceMs,
     idleTimeoutMs: config.idleTimeoutMs,
@@ -182,6 +183,7 @@ export async function main(args: string[]): Promise<void> {
           llm: llm.name,
           store: storeKind,
           bus: config.natsUrl === null ? "memory" : "nats",
+          durableReplies: config.durableReplies,
         });
         if (access.authOn) {
           log("info", "auth is on: every route but /healthz and /readyz needs an API key", {

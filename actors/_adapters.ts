@@ -28,6 +28,11 @@ export interface AdapterOptions {
   bus?: EventBus | string | undefined;
   /** Whether events should be persisted when the store can take them. */
   persist: boolean;
+  /**
+   * Replies wait for their history: a store opened from a URL writes history
+   * at the end of the loop turn instead of waiting 5 ms for more appends.
+   */
+  durableReplies?: boolean;
 }
 
 function hasEvents(store: object): store is EventStore {
@@ -51,7 +56,7 @@ export function resolveAdapters(options: AdapterOptions): Adapters {
   const opening: Promise<unknown>[] = [];
   let store: Store;
   if (typeof options.store === "string") {
-    const pending = openStore(options.store);
+    const pending = openStore(options.store, options.durableReplies ? { historyGroupMs: 0 } : {});
     opening.push(pending);
     store = lazyStore(pending);
   } else {
@@ -135,6 +140,11 @@ function lazyBus(opening: Promise<EventBus>): EventBus {
     },
     saturated: () => bus === null ? early.length >= EARLY_LIMIT : bus.saturated?.() ?? false,
     flush: async () => (await opening).flush(),
+    // The events held until the bus connected were handed over before this wait begins.
+    persisted: async () => {
+      const connected = await opening;
+      await (connected.persisted?.() ?? connected.flush());
+    },
     close: async () => {
       const connected = await opening.catch(() => null);
       await connected?.close();

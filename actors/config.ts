@@ -43,6 +43,8 @@ export interface TroupeConfig {
   databaseUrl: string;
   /** The NATS server events travel through (JetStream), or `null` for the in-process bus. */
   natsUrl: string | null;
+  /** Deliver a reply only once its usage record and history are stored (or in JetStream). */
+  durableReplies: boolean;
   /** The OpenAI-compatible upstream (`.../v1`), or `null` for the embedded mock. */
   llmBaseUrl: string | null;
   /** The upstream's API key, or `null` when it needs none. Never logged. */
@@ -103,6 +105,7 @@ export const DEFAULT_CONFIG: Readonly<TroupeConfig> = Object.freeze({
   maxBodyBytes: 1_048_576,
   databaseUrl: "./data/troupe.db",
   natsUrl: null,
+  durableReplies: false,
   llmBaseUrl: null,
   llmApiKey: null,
   llmModel: null,
@@ -164,6 +167,12 @@ const SETTINGS: readonly Setting[] = [
   },
   { key: "databaseUrl", env: "TROUPE_DATABASE_URL", flag: "database-url", parse: parseDatabaseUrl },
   { key: "natsUrl", env: "TROUPE_NATS_URL", flag: "nats-url", parse: parseNatsUrl },
+  {
+    key: "durableReplies",
+    env: "TROUPE_DURABLE_REPLIES",
+    flag: "durable-replies",
+    parse: parseBoolean,
+  },
   { key: "llmBaseUrl", env: "TROUPE_LLM_BASE_URL", flag: "llm-base-url", parse: parseHttpUrl },
   { key: "llmApiKey", env: "TROUPE_LLM_API_KEY", flag: "llm-api-key", parse: parseSecret },
   { key: "llmModel", env: "TROUPE_LLM_MODEL", flag: "llm-model", parse: parseModel },
@@ -457,6 +466,13 @@ function oneOf<T extends string>(values: readonly T[]): (text: string, name: str
     }
     return trimmed as T;
   };
+}
+
+function parseBoolean(text: string, name: string): boolean {
+  const trimmed = text.trim().toLowerCase();
+  if (trimmed === "true" || trimmed === "1") return true;
+  if (trimmed === "false" || trimmed === "0") return false;
+  return refuse(name, "true or false (or 1 or 0)", text);
 }
 
 function parseHost(text: string, name: string): string {

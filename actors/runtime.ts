@@ -95,15 +95,32 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     );
   }
 
+  const durableReplies = options.durableReplies ?? false;
+  if (typeof durableReplies !== "boolean") {
+    throw new TypeError(
+      `Cannot create the runtime: durableReplies must be a boolean, current value is ${durableReplies}`,
+    );
+  }
+
   const { store, bus, events, queries, ready } = resolveAdapters({
     store: options.store,
     bus: options.bus,
     persist: options.persist ?? true,
+    durableReplies,
   });
   // Events reach the store through a persister whenever both sides allow it.
+  // With durable replies on the in-process bus, a reply waits for the persister's write:
+  // it writes what it has at once, and whatever arrives meanwhile joins the next write.
   const persister: Persister | null = events !== null && bus.consume !== undefined
-    ? startPersister({ bus, store: events, group: PERSISTER_GROUP, clock })
+    ? startPersister({
+      bus,
+      store: events,
+      group: PERSISTER_GROUP,
+      clock,
+      ...(durableReplies && typeof options.bus !== "string" ? { maxAgeMs: 0 } : {}),
+    })
     : null;
+  const durable = durableReplies ? () => bus.persisted?.() ?? bus.flush() : undefined;
 
   const nextId = idGenerator(clock);
   // Idempotency: every message in flight, and the newest `dedupeWindow` settled outcomes.
@@ -165,6 +182,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
           publish,
           onSettled: settled,
           onWriteError: (error, h) => onError(error, { org: h.org, session: h.session }),
+          ...(durable === undefined ? {} : { durable }),
         },
       );
       publish(org, session, { type: "session.activated", historyLength: page.entries.length });

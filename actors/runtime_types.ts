@@ -50,6 +50,17 @@ export interface RuntimeOptions {
    */
   persist?: boolean;
   /**
+   * Deliver a reply only once it cannot be lost: the events published before
+   * it (its run's usage record among them) are stored, or acknowledged by
+   * JetStream when the bus is NATS, and its history is written. A crash
+   * (`kill -9`, out of memory) then never loses the usage of a reply its
+   * caller has. It costs a write per reply: the persister writes as soon as
+   * an event arrives (replies that wait together share a transaction) and
+   * history appends are waited for. Deltas still stream as they arrive.
+   * @default {false}
+   */
+  durableReplies?: boolean;
+  /**
    * What happens to a message that arrives while a run is in flight.
    * @default {"merge"}
    */

@@ -28,8 +28,14 @@ export interface SessionHandleDeps {
   publish(org: string, session: string, body: EventBody): void;
   /** A caller was settled (the runtime marks the session used and counts what is pending). */
   onSettled(handle: SessionHandle): void;
-  /** A history write failed: report it (the session goes on). */
+  /** A history write, or the wait of a durable reply, failed: report it (the session goes on). */
   onWriteError(error: unknown, handle: SessionHandle): void;
+  /**
+   * Durable replies: resolves once every event published so far is stored.
+   * Given, a reply is delivered only after it and the history written before
+   * it; replies of the session still leave in the order they were settled.
+   */
+  durable?: () => Promise<void>;
 }
 
 /** A live session. */
@@ -94,9 +100,12 @@ export function startSession(
   deps: SessionHandleDeps,
 ): SessionHandle {
   const { org, session } = input;
-  const { store, clock, publish, onSettled, onWriteError } = deps;
+  const { store, clock, publish, onSettled, onWriteError, durable } = deps;
   const callers = new Map<string, Caller>();
   let writes: Promise<void> = Promise.resolve();
+  // Durable replies settled by the actor, not yet delivered, and the chain that keeps their order.
+  let undelivered = 0;
+  let delivering: Promise<void> = Promise.resolve();
 
   const actor = createActor(deps.machine as AnyActorLogic, { input, clock });
 
@@ -120,7 +129,7 @@ export function startSession(
       if (count > 0) actor.send({ type: "session.cancel", reason });
       return count;
     },
-    isIdle: () => callers.size === 0,
+    isIdle: () => callers.size === 0 && undelivered === 0,
     flushed: () => writes,
     stop(reason) {
       // A session with callers is never passivated; on shutdown the runtime cancels first.
@@ -148,12 +157,28 @@ export function startSession(
     batch = entries.slice();
     writes = writes.then(writeBatch).catch(reportWrite);
   };
+  const deliver = (caller: Caller, reply: Reply) => {
+    caller.settle(reply);
+    onSettled(handle);
+  };
   const settle = (reply: Reply) => {
     const caller = callers.get(reply.messageId);
     if (caller === undefined) return;
     callers.delete(reply.messageId);
-    caller.settle(reply);
-    onSettled(handle);
+    if (durable === undefined) return deliver(caller, reply);
+    // `writes` already holds this step's history (its effect comes before the reply).
+    undelivered++;
+    const stored = Promise.all([writes, durable()]);
+    stored.catch(() => {}); // handled in turn below; not an unhandled rejection meanwhile
+    const done = () => {
+      undelivered--;
+      deliver(caller, reply);
+    };
+    delivering = delivering.then(() => stored).then(done, (error) => {
+      // The bus was closed under the wait: the reply is still its caller's.
+      reportWrite(error);
+      done();
+    });
   };
   actor.on("session.effects", ({ effects }: SessionEmitted) => {
     for (const effect of effects) {

@@ -322,3 +322,84 @@ Deno.test("SIGTERM with runs in flight: every client gets its reply or a clean 5
   assertEquals(totals?.calls, 20);
   await Deno.remove(cwd, { recursive: true });
 });
+
+/** Every stored event of a session, through the audit trail's pages. */
+async function storedEvents(
+  store: Awaited<ReturnType<typeof openStore>>,
+  session: string,
+): Promise<Array<{ type: string; run?: string }>> {
+  const events: Array<{ type: string; run?: string }> = [];
+  let before: string | undefined;
+  do {
+    const page = await store.auditTrail({
+      org: "default",
+      session,
+      limit: 1000,
+      ...(before === undefined ? {} : { before }),
+    });
+    events.push(...(page.events as Array<{ type: string; run?: string }>));
+    before = page.next ?? undefined;
+  } while (before !== undefined);
+  return events;
+}
+
+Deno.test("kill -9 with TROUPE_DURABLE_REPLIES=true: every reply a client got has its usage and history stored", async () => {
+  // Without the setting this fails: the replies of the last batch or so (up to 50 ms of
+  // events, and 5 ms of history) are delivered before they are stored, and die with the process.
+  const cwd = await Deno.makeTempDir();
+  const child = spawnMain(await startFlags(), {
+    TROUPE_PORT: "0",
+    TROUPE_DURABLE_REPLIES: "true",
+  }, cwd);
+  const log = logReader(child.stderr);
+  const received: Array<{ session: string; runId: string }> = [];
+  let killed = false;
+  try {
+    const listening = await log.waitFor((e) => e.msg === "troupe listening", START_TIMEOUT_MS);
+    assertEquals(listening.durableReplies, true);
+    const url = listening.url as string;
+    // 20 sessions, each sending one message after another until the process is gone.
+    const clients = Array.from({ length: 20 }, async (_, i) => {
+      for (let n = 0; !killed; n++) {
+        const response = await fetch(`${url}/v1/sessions/k${i}/messages`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ content: `message ${n}` }),
+        }).catch(() => null);
+        if (response === null) return;
+        const body = await response.json().catch(() => null);
+        if (response.status === 200 && body?.status === "completed") {
+          received.push({ session: `k${i}`, runId: body.runId });
+        }
+      }
+    });
+    await eventually("500 replies", () => received.length >= 500);
+    child.kill("SIGKILL");
+    killed = true;
+    await Promise.all(clients);
+  } finally {
+    if (!killed) child.kill("SIGKILL");
+    await child.status;
+    await log.rest();
+  }
+  await using store = await openStore(`${cwd}/data/troupe.db`);
+  const sessions = [...new Set(received.map((r) => r.session))];
+  const missing: string[] = [];
+  for (const session of sessions) {
+    const usage = new Set(
+      (await storedEvents(store, session))
+        .filter((event) => event.type === "usage.recorded")
+        .map((event) => event.run),
+    );
+    const history = await store.readHistory("default", session, { limit: 1000 });
+    const answers = new Set(
+      history.entries.filter((entry) => entry.role === "assistant").map((entry) => entry.id),
+    );
+    for (const { runId } of received.filter((r) => r.session === session)) {
+      if (!usage.has(runId)) missing.push(`usage of ${runId}`);
+      if (!answers.has(runId)) missing.push(`history of ${runId}`);
+    }
+  }
+  assertEquals(missing, []);
+  await Deno.remove(cwd, { recursive: true });
+});

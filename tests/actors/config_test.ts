@@ -32,6 +32,7 @@ Deno.test("parseConfig with nothing set gives the laptop-safe defaults", () => {
     maxBodyBytes: 1_048_576,
     databaseUrl: "./data/troupe.db",
     natsUrl: null,
+    durableReplies: false,
     ...LLM_DEFAULTS,
     ...RATE_LIMIT_DEFAULTS,
   });
@@ -73,6 +74,7 @@ const GOOD_ENV: Record<string, string> = {
   TROUPE_MAX_BODY_BYTES: "2048",
   TROUPE_DATABASE_URL: "postgres://troupe:secret@db.internal:5432/troupe",
   TROUPE_NATS_URL: "nats://127.0.0.1:4222",
+  TROUPE_DURABLE_REPLIES: "true",
   TROUPE_LLM_BASE_URL: "https://api.example.com/v1/",
   TROUPE_LLM_API_KEY: "sk-test-123",
   TROUPE_LLM_MODEL: "gpt-4o-mini",
@@ -104,6 +106,7 @@ Deno.test("parseConfig reads every TROUPE_* variable", () => {
     maxBodyBytes: 2048,
     databaseUrl: "postgres://troupe:secret@db.internal:5432/troupe",
     natsUrl: "nats://127.0.0.1:4222",
+    durableReplies: true,
     llmBaseUrl: "https://api.example.com/v1",
     llmApiKey: "sk-test-123",
     llmModel: "gpt-4o-mini",
@@ -127,6 +130,7 @@ Deno.test("CONFIG_ENV_VARS lists exactly the variables parseConfig reads", () =>
   assertEquals([...CONFIG_ENV_VARS].sort(), [
     "TROUPE_DATABASE_URL",
     "TROUPE_DEBOUNCE_MS",
+    "TROUPE_DURABLE_REPLIES",
     "TROUPE_HOST",
     "TROUPE_IDLE_TIMEOUT_MS",
     "TROUPE_LLM_API_KEY",
@@ -154,6 +158,20 @@ Deno.test("CONFIG_ENV_VARS lists exactly the variables parseConfig reads", () =>
   ]);
 });
 
+Deno.test("TROUPE_DURABLE_REPLIES reads true, false, 1 and 0, in any case", () => {
+  const read = (value: string) => parseConfig({ TROUPE_DURABLE_REPLIES: value }).durableReplies;
+  assertEquals(["true", " TRUE ", "1", "false", "False", "0"].map(read), [
+    true,
+    true,
+    true,
+    false,
+    false,
+    false,
+  ]);
+  assertEquals(parseConfig({}, ["--durable-replies", "1"]).durableReplies, true);
+  assertEquals(parseConfig({}).durableReplies, false);
+});
+
 Deno.test("a flag overrides its variable, in both --name value and --name=value forms", () => {
   const env = { TROUPE_HOST: "localhost", TROUPE_PORT: "9000", TROUPE_POLICY: "reject" };
   const config = parseConfig(env, ["--host", "::1", "--port=0", "--max-body-bytes", "10"]);
@@ -175,6 +193,7 @@ Deno.test("every setting has a flag", () => {
     "--max-body-bytes=5",
     "--database-url=memory",
     "--nats-url=tls://nats.internal:4222",
+    "--durable-replies=true",
     "--llm-base-url=http://127.0.0.1:9/v1",
     "--llm-api-key=k",
     "--llm-model=m",
@@ -203,6 +222,7 @@ Deno.test("every setting has a flag", () => {
     maxBodyBytes: 5,
     databaseUrl: "memory",
     natsUrl: "tls://nats.internal:4222",
+    durableReplies: true,
     llmBaseUrl: "http://127.0.0.1:9/v1",
     llmApiKey: "k",
     llmModel: "m",
@@ -264,6 +284,8 @@ const BAD_VALUES: [variable: string, flag: string, value: string, accepts: strin
   ["TROUPE_DATABASE_URL", "--database-url", "file:troupe.db", 'a "file:" URL'],
   ["TROUPE_NATS_URL", "--nats-url", "127.0.0.1:4222", "a nats:// or tls:// URL"],
   ["TROUPE_NATS_URL", "--nats-url", "http://x", "a nats:// or tls:// URL"],
+  ["TROUPE_DURABLE_REPLIES", "--durable-replies", "yes", "true or false (or 1 or 0)"],
+  ["TROUPE_DURABLE_REPLIES", "--durable-replies", "on", "true or false (or 1 or 0)"],
   ["TROUPE_LLM_BASE_URL", "--llm-base-url", "ftp://x/v1", "an http:// or https:// URL"],
   ["TROUPE_LLM_BASE_URL", "--llm-base-url", "api.openai.com", "an http:// or https:// URL"],
   [
