@@ -75,6 +75,7 @@ export async function main(args: string[]): Promise<void> {
     debounceMs: config.debounceMs,
     idleTimeoutMs: config.idleTimeoutMs,
     maxActiveSessions: config.maxActiveSessions,
+    sessionRetentionMs: config.sessionRetentionMs,
     onError: (error, context) =>
       log("error", "runtime error", { ...context, error: errorText(error) }),
   });

@@ -79,7 +79,7 @@ export function resolveAdapters(options: AdapterOptions): Adapters {
 
 type FullStore =
   & Store
-  & Required<Pick<Store, "listSessions" | "deleteSession">>
+  & Required<Pick<Store, "listSessions" | "deleteSession" | "idleSessions">>
   & EventStore
   & EventQueries;
 
@@ -91,7 +91,9 @@ function lazyStore(opening: Promise<FullStore>): FullStore {
       (await opening).appendHistory(org, session, entries),
     readHistory: async (org, session, query) => (await opening).readHistory(org, session, query),
     listSessions: async (org, query) => (await opening).listSessions(org, query),
-    deleteSession: async (org, session) => (await opening).deleteSession(org, session),
+    deleteSession: async (org, session, options) =>
+      (await opening).deleteSession(org, session, options),
+    idleSessions: async (before, limit) => (await opening).idleSessions(before, limit),
     writeEvents: async (events) => (await opening).writeEvents(events),
     writeDeadLetters: async (letters) => (await opening).writeDeadLetters(letters),
     usageTotals: async (query) => (await opening).usageTotals(query),

@@ -35,6 +35,8 @@ export interface TroupeConfig {
   idleTimeoutMs: number;
   /** At most this many sessions are live at once. */
   maxActiveSessions: number;
+  /** Delete a session's history and state once idle this long; `0` keeps them forever. */
+  sessionRetentionMs: number;
   /** The least severe level that is logged. */
   logLevel: LogLevel;
   /** The largest request body accepted, in bytes. */
@@ -101,6 +103,7 @@ export const DEFAULT_CONFIG: Readonly<TroupeConfig> = Object.freeze({
   debounceMs: 0,
   idleTimeoutMs: 300_000,
   maxActiveSessions: 10_000,
+  sessionRetentionMs: 0,
   logLevel: "info",
   maxBodyBytes: 1_048_576,
   databaseUrl: "./data/troupe.db",
@@ -157,6 +160,12 @@ const SETTINGS: readonly Setting[] = [
     env: "TROUPE_MAX_ACTIVE_SESSIONS",
     flag: "max-active-sessions",
     parse: wholeNumber(1, 10_000_000),
+  },
+  {
+    key: "sessionRetentionMs",
+    env: "TROUPE_SESSION_RETENTION_MS",
+    flag: "session-retention-ms",
+    parse: wholeNumber(0, Number.MAX_SAFE_INTEGER),
   },
   { key: "logLevel", env: "TROUPE_LOG_LEVEL", flag: "log-level", parse: oneOf(LOG_LEVELS) },
   {

@@ -252,6 +252,42 @@ export interface SessionPage {
 }
 
 /**
+ * One session of one org.
+ *
+ * @example
+ * ```ts
+ * import type { SessionKey } from "./ports.ts";
+ *
+ * const key: SessionKey = { org: "acme", session: "s1" };
+ * ```
+ */
+export interface SessionKey {
+  /** The org. */
+  org: string;
+  /** The session. */
+  session: string;
+}
+
+/**
+ * Options of `Store.deleteSession`.
+ *
+ * @example
+ * ```ts
+ * import type { DeleteSessionOptions } from "./ports.ts";
+ *
+ * const options: DeleteSessionOptions = { idleBefore: Date.now() - 86_400_000 };
+ * ```
+ */
+export interface DeleteSessionOptions {
+  /**
+   * Delete only if the session's newest history entry is older than this (ms
+   * since the epoch): a retention sweep never deletes a session that was used
+   * after it was found idle.
+   */
+  idleBefore?: number;
+}
+
+/**
  * Where session history lives between activations.
  *
  * Failure: a rejected promise. A failed append is reported and does not
@@ -270,7 +306,13 @@ export interface Store {
    * Delete a session's history and state (usage and audit records are kept);
    * resolves with whether it had any. Deleting again does nothing.
    */
-  deleteSession?(org: string, session: string): Promise<boolean>;
+  deleteSession?(org: string, session: string, options?: DeleteSessionOptions): Promise<boolean>;
+  /**
+   * Sessions whose newest history entry is older than `before` (ms since the
+   * epoch), idle the longest first, at most `limit` of them, across every org:
+   * what a retention sweep deletes.
+   */
+  idleSessions?(before: number, limit: number): Promise<SessionKey[]>;
   /** Release what the store holds. */
   close(): Promise<void>;
 }

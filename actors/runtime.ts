@@ -89,6 +89,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const historyLimit = option("historyLimit", options.historyLimit, 50, 0);
   const maxContentLength = option("maxContentLength", options.maxContentLength, 100_000, 1);
   const dedupeWindow = option("dedupeWindow", options.dedupeWindow, 100_000, 0);
+  const sessionRetentionMs = option("sessionRetentionMs", options.sessionRetentionMs, 0, 0);
   if (typeof join !== "string") {
     throw new TypeError(
       `Cannot create the runtime: join must be a string, current value is ${join}`,
@@ -204,6 +205,60 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       directory.get(key);
     }
     if (--unsettled === 0 && onAllSettled !== null) onAllSettled();
+  }
+
+  // Retention: a session idle for longer than `sessionRetentionMs` is deleted like
+  // `deleteSession` would (its usage and audit records stay), a batch at a time.
+  let retentionTimer: unknown;
+  let expiring: Promise<void> = Promise.resolve();
+
+  function scheduleRetention(): void {
+    if (sessionRetentionMs === 0 || closing !== null) return;
+    const every = Math.min(Math.max(Math.floor(sessionRetentionMs / 10), 1_000), 600_000);
+    retentionTimer = clock.setTimeout(() => {
+      expiring = expireIdleSessions().then(
+        () => {},
+        (error) => onError(error),
+      ).finally(scheduleRetention);
+    }, every);
+  }
+
+  /** Delete the stored sessions idle since before `now - sessionRetentionMs`; how many were. */
+  async function expireIdleSessions(): Promise<number> {
+    const find = store.idleSessions?.bind(store);
+    const remove = store.deleteSession?.bind(store);
+    if (find === undefined || remove === undefined) return 0;
+    await ready;
+    const before = clock.now() - sessionRetentionMs;
+    let expired = 0;
+    // At most RETENTION_ROUNDS batches a sweep: a large backlog goes over several sweeps
+    // rather than holding the store at once.
+    for (let round = 0; round < RETENTION_ROUNDS && closing === null; round++) {
+      const idle = await find(before, RETENTION_BATCH);
+      let deletedThisRound = 0;
+      for (const { org, session } of idle) {
+        const key = keyOf(org, session);
+        // A live session is in use (it may be about to append): never under it.
+        if (directory.peek(key) !== undefined || directory.activating(key) !== undefined) continue;
+        // Held like a deletion: a message that comes meanwhile activates after it. The
+        // store deletes only if nothing was appended since the session was found idle.
+        await directory.remove(key, "deleted", async () => {
+          if (await remove(org, session, { idleBefore: before })) deletedThisRound++;
+        });
+        if (closing !== null) break;
+      }
+      expired += deletedThisRound;
+      if (idle.length < RETENTION_BATCH || deletedThisRound === 0) break;
+    }
+    return expired;
+  }
+  if (sessionRetentionMs > 0) {
+    if (store.idleSessions === undefined || store.deleteSession === undefined) {
+      throw new UnsupportedError(
+        "Cannot create the runtime: sessionRetentionMs needs a store that can find and delete idle sessions (idleSessions, deleteSession)",
+      );
+    }
+    scheduleRetention();
   }
 
   function scheduleSweep(): void {
@@ -419,6 +474,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     }
     closing = (async () => {
       clock.clearTimeout(sweepTimer);
+      clock.clearTimeout(retentionTimer);
       if (unsettled > 0) {
         let timer: unknown;
         await new Promise<void>((resolve) => {
@@ -435,6 +491,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       await bus.flush().catch((error) => onError(error));
       await persister?.close();
       await bus.close().catch((error) => onError(error));
+      await expiring;
       await store.close();
     })();
     return closing;
@@ -483,6 +540,10 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     },
   };
 }
+
+// A retention sweep deletes at most RETENTION_ROUNDS batches of RETENTION_BATCH sessions.
+const RETENTION_BATCH = 500;
+const RETENTION_ROUNDS = 10;
 
 // A bound on a caller's conversation, whatever the body limit in front of the runtime.
 const MAX_CONTEXT_MESSAGES = 10_000;

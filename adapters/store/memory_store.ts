@@ -2,9 +2,11 @@
 
 import { InvalidInputError } from "../../actors/errors.ts";
 import type {
+  DeleteSessionOptions,
   HistoryEntry,
   HistoryPage,
   HistoryQuery,
+  SessionKey,
   SessionListQuery,
   SessionPage,
   Store,
@@ -123,16 +125,42 @@ export function memoryStore(): Store & AsyncDisposable {
     }
   }
 
-  function deleteSession(org: string, session: string): Promise<boolean> {
+  function deleteSession(
+    org: string,
+    session: string,
+    options: DeleteSessionOptions = {},
+  ): Promise<boolean> {
     try {
       ensureOpen();
     } catch (error) {
       return Promise.reject(error);
     }
+    const { idleBefore } = options;
+    if (idleBefore !== undefined) {
+      const lastSeenAt = find(org, session)?.lastSeenAt;
+      if (lastSeenAt === undefined || lastSeenAt >= idleBefore) return Promise.resolve(false);
+    }
     const sessions = orgs.get(org);
     const existed = sessions?.delete(session) ?? false;
     if (sessions?.size === 0) orgs.delete(org);
     return Promise.resolve(existed);
+  }
+
+  function idleSessions(before: number, limit: number): Promise<SessionKey[]> {
+    try {
+      ensureOpen();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // A scan: fine for a store that lives in one process's memory.
+    const idle: Array<SessionKey & { lastSeenAt: number }> = [];
+    for (const [org, sessions] of orgs) {
+      for (const [session, { lastSeenAt }] of sessions) {
+        if (lastSeenAt < before) idle.push({ org, session, lastSeenAt });
+      }
+    }
+    idle.sort((a, b) => a.lastSeenAt - b.lastSeenAt);
+    return Promise.resolve(idle.slice(0, limit).map(({ org, session }) => ({ org, session })));
   }
 
   function close(): Promise<void> {
@@ -146,6 +174,7 @@ export function memoryStore(): Store & AsyncDisposable {
     readHistory,
     listSessions,
     deleteSession,
+    idleSessions,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -16,7 +16,7 @@ export {
   usageTotals,
   type UsageTotalsQuery,
 } from "./sql_queries.ts";
-export { deleteSession, listSessions } from "./sql_sessions.ts";
+export { deleteSession, idleSessions, listSessions } from "./sql_sessions.ts";
 export {
   type ApiKeyInfo,
   type ApiKeyListOptions,

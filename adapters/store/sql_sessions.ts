@@ -1,7 +1,12 @@
-// Session-level queries of the SQL store: list an org's sessions by id, delete one session.
+// Session-level queries of the SQL store: list an org's sessions by id, find idle ones, delete one.
 
 import { type Kysely, sql } from "kysely";
-import type { SessionListQuery, SessionPage } from "../../actors/ports.ts";
+import type {
+  DeleteSessionOptions,
+  SessionKey,
+  SessionListQuery,
+  SessionPage,
+} from "../../actors/ports.ts";
 import { checkPageLimit } from "./_cursor.ts";
 import { decodeSessionCursor, sessionCursor } from "./_session_cursor.ts";
 import type { Database } from "./schema.ts";
@@ -88,8 +93,17 @@ export async function deleteSession(
   db: Kysely<Database>,
   org: string,
   session: string,
+  options: DeleteSessionOptions = {},
 ): Promise<boolean> {
+  const { idleBefore } = options;
   return await db.transaction().execute(async (trx) => {
+    if (idleBefore !== undefined) {
+      // Used since it was found idle (or gone): keep it. The check and the deletes are
+      // one transaction, so an append committed after the check waits for them.
+      const row = await trx.selectFrom("sessions").select("last_seen_at")
+        .where("org", "=", org).where("session", "=", session).executeTakeFirst();
+      if (row === undefined || Number(row.last_seen_at) >= idleBefore) return false;
+    }
     let deleted = 0n;
     for (const table of ["messages", "runs", "sessions"] as const) {
       let remove = trx.deleteFrom(table).where("org", "=", org).where("session", "=", session);
@@ -111,4 +125,37 @@ export async function deleteSession(
     }
     return deleted > 0n;
   });
+}
+
+/**
+ * The sessions whose newest history entry is older than `before` (ms since
+ * the epoch), idle the longest first, at most `limit`, across every org,
+ * found through the `sessions (last_seen_at)` index (migration 0004).
+ *
+ * @example
+ * ```ts
+ * import { Kysely, Migrator } from "kysely";
+ * import { migrations } from "./migrations/mod.ts";
+ * import { nodeSqliteDialect } from "./node_sqlite_dialect.ts";
+ * import { openSqlite } from "./open_sqlite.ts";
+ * import type { Database } from "./schema.ts";
+ * import { idleSessions } from "./sql_sessions.ts";
+ *
+ * const db = new Kysely<Database>({
+ *   dialect: nodeSqliteDialect({ database: openSqlite(":memory:") }),
+ * });
+ * await new Migrator({ db, provider: migrations }).migrateToLatest();
+ * console.assert((await idleSessions(db, Date.now(), 100)).length === 0);
+ * await db.destroy();
+ * ```
+ */
+export async function idleSessions(
+  db: Kysely<Database>,
+  before: number,
+  limit: number,
+): Promise<SessionKey[]> {
+  checkPageLimit(limit, "find idle sessions");
+  const rows = await db.selectFrom("sessions").select(["org", "session"])
+    .where("last_seen_at", "<", before).orderBy("last_seen_at").limit(limit).execute();
+  return rows.map((row) => ({ org: row.org, session: row.session }));
 }

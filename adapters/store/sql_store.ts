@@ -4,10 +4,12 @@ import { CompiledQuery, type Kysely } from "kysely";
 import type { TroupeEvent } from "../../actors/events.ts";
 import type {
   DeadLetter,
+  DeleteSessionOptions,
   EventStore,
   HistoryEntry,
   HistoryPage,
   HistoryQuery,
+  SessionKey,
   SessionListQuery,
   SessionPage,
   Store,
@@ -21,6 +23,7 @@ import { StoreError } from "./errors.ts";
 import type { Database, MessagesTable } from "./schema.ts";
 import {
   deleteSession as deleteSessionRows,
+  idleSessions as idleSessionRows,
   listSessions as listSessionRows,
 } from "./sql_sessions.ts";
 import {
@@ -105,7 +108,9 @@ export interface SqlStore extends Store, EventStore, AsyncDisposable {
   /** An org's sessions by id, a page at a time; see `listSessions` in `sql_sessions.ts`. */
   listSessions(org: string, query: SessionListQuery): Promise<SessionPage>;
   /** Delete a session's history and state; see `deleteSession` in `sql_sessions.ts`. */
-  deleteSession(org: string, session: string): Promise<boolean>;
+  deleteSession(org: string, session: string, options?: DeleteSessionOptions): Promise<boolean>;
+  /** The sessions idle the longest; see `idleSessions` in `sql_sessions.ts`. */
+  idleSessions(before: number, limit: number): Promise<SessionKey[]>;
   /** The API keys (hashes only) kept in the same database. */
   readonly apiKeys: ApiKeyStore;
   /** Token sums and call counts of an org's usage; see `usageTotals` in `sql_queries.ts`. */
@@ -303,9 +308,13 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
       ensureOpen("list sessions");
       return await listSessionRows(db, org, query, dialect);
     },
-    async deleteSession(org, session) {
+    async deleteSession(org, session, options) {
       ensureOpen("delete a session");
-      return await deleteSessionRows(db, org, session);
+      return await deleteSessionRows(db, org, session, options);
+    },
+    async idleSessions(before, limit) {
+      ensureOpen("find idle sessions");
+      return await idleSessionRows(db, before, limit);
     },
     apiKeys,
     writeEvents,

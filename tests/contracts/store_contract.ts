@@ -395,4 +395,38 @@ export function runStoreContract({ name, create }: StoreContractOptions): void {
     const [summary] = (await admin(store).listSessions("org", { limit: 10 })).sessions;
     assert.deepEqual(summary, { session: "s1", createdAt: BASE_TS + 50, lastSeenAt: BASE_TS + 50 });
   });
+
+  test("idleSessions finds sessions idle since before a time, idle the longest first, across orgs", async (store) => {
+    const at = (id: string, ts: number): HistoryEntry[] => [{
+      id,
+      role: "user",
+      content: id,
+      ts,
+    }];
+    await store.appendHistory("org-a", "newest", at("m1", BASE_TS + 300));
+    await store.appendHistory("org-b", "oldest", at("m2", BASE_TS + 100));
+    await store.appendHistory("org-a", "middle", at("m3", BASE_TS + 50));
+    // A later append makes a session newer than its first entry said.
+    await store.appendHistory("org-a", "middle", at("m4", BASE_TS + 200));
+    const idle = store.idleSessions!.bind(store);
+    assert.deepEqual(await idle(BASE_TS + 250, 10), [
+      { org: "org-b", session: "oldest" },
+      { org: "org-a", session: "middle" },
+    ]);
+    assert.deepEqual(await idle(BASE_TS + 250, 1), [{ org: "org-b", session: "oldest" }]);
+    assert.deepEqual(await idle(BASE_TS + 100, 10), [], "strictly before");
+    assert.equal((await idle(BASE_TS + 301, 10)).length, 3);
+  });
+
+  test("deleteSession with idleBefore deletes only a session idle since before it", async (store) => {
+    await store.appendHistory("org", "old", numbered(2));
+    await store.appendHistory("org", "fresh", numbered(4));
+    const remove = admin(store).deleteSession.bind(store);
+    // numbered(n) ends at BASE_TS + n - 1: "old" at BASE_TS + 1, "fresh" at BASE_TS + 3.
+    assert.equal(await remove("org", "fresh", { idleBefore: BASE_TS + 3 }), false);
+    assert.equal(await remove("org", "never-was", { idleBefore: BASE_TS + 3 }), false);
+    assert.equal(await remove("org", "old", { idleBefore: BASE_TS + 3 }), true);
+    assert.deepEqual((await store.readHistory("org", "old", { limit: 10 })).entries, []);
+    assert.deepEqual((await store.readHistory("org", "fresh", { limit: 10 })).entries, numbered(4));
+  });
 }

@@ -10,6 +10,7 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as m0001 from "./0001_init.ts";
 import * as m0002 from "./0002_keys_and_deletes.ts";
 import * as m0003 from "./0003_event_write_speed.ts";
+import * as m0004 from "./0004_session_retention.ts";
 
 /**
  * Every migration by name; names sort in the order they run.
@@ -36,5 +37,6 @@ export const migrations: MigrationProvider = {
       "0001_init": m0001,
       "0002_keys_and_deletes": m0002,
       "0003_event_write_speed": m0003,
+      "0004_session_retention": m0004,
     }),
 };

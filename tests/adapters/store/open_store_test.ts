@@ -99,7 +99,12 @@ Deno.test("openStore migrates a SQLite file once and keeps it migrated on reopen
     const db = new DatabaseSync(path, { readOnly: true });
     try {
       const names = db.prepare("select name from kysely_migration").all().map((r) => r.name);
-      assert.deepEqual(names, ["0001_init", "0002_keys_and_deletes", "0003_event_write_speed"]);
+      assert.deepEqual(names, [
+        "0001_init",
+        "0002_keys_and_deletes",
+        "0003_event_write_speed",
+        "0004_session_retention",
+      ]);
       const tables = db.prepare(
         "select name from sqlite_master where type = 'table' and name not like 'kysely%' order by name",
       ).all().map((r) => r.name);

@@ -6,6 +6,7 @@ import {
   auditTrail,
   type Database,
   deleteSession,
+  idleSessions,
   migrations,
   nodeSqliteDialect,
   openSqlite,
@@ -114,6 +115,23 @@ Deno.test("deleting a session finds its rows by key, and its runs through the au
     /SEARCH audit_events USING INDEX audit_events_org_session_ts \(org=\? AND session=\?\)/,
   );
   assert.doesNotMatch(runs!, /SCAN/);
+});
+
+Deno.test("a retention sweep finds idle sessions through sessions_last_seen_at, in its order", async () => {
+  const plans = await plansOf((db) => idleSessions(db, 1_700_000_000_000, 500));
+  assert.equal(plans.length, 1);
+  const plan = plans[0]!.plan.join("\n");
+  assert.match(plan, /^SEARCH sessions USING INDEX sessions_last_seen_at \(last_seen_at<\?\)/);
+  assert.doesNotMatch(plan, /TEMP B-TREE/, "ordered by the index, not sorted afterwards");
+});
+
+Deno.test("deleting a session only if idle reads its row by key before the deletes", async () => {
+  const plans = await plansOf((db) => deleteSession(db, "acme", "s1", { idleBefore: 1 }));
+  assert.equal(plans.length, 1, "a session that is not there is not deleted");
+  assert.match(
+    plans[0]!.plan.join("\n"),
+    /^SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 \(org=\? AND session=\?\)/,
+  );
 });
 
 Deno.test("migration 0003 leaves the event tables one index each besides their key", async () => {
