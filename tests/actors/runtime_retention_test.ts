@@ -3,13 +3,21 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
 import { UnsupportedError } from "../../actors/errors.ts";
 import { createRuntime } from "../../actors/runtime.ts";
-import type { Runtime } from "../../actors/runtime_types.ts";
+import type { Runtime, RuntimeOptions } from "../../actors/runtime_types.ts";
 import { mockLlm } from "../../adapters/llm/mock_llm.ts";
 import { memoryStore } from "../../adapters/store/memory_store.ts";
 import { eventually } from "../_helpers/eventually.ts";
-import { manualClock } from "../_helpers/manual_clock.ts";
+import { type ManualClock, manualClock } from "../_helpers/manual_clock.ts";
 
 const MINUTE = 60_000;
+
+/** A runtime on `clock` over a memory store, with the mock LLM answering at once. */
+function runtimeAt(
+  clock: ManualClock,
+  options: Pick<RuntimeOptions, "idleTimeoutMs" | "sessionRetentionMs">,
+): Runtime {
+  return createRuntime({ clock, llm: mockLlm({ clock }), store: memoryStore(), ...options });
+}
 
 async function stored(runtime: Runtime, session: string): Promise<number> {
   return (await runtime.history({ session })).messages.length;
@@ -21,13 +29,7 @@ async function listed(runtime: Runtime): Promise<string[]> {
 
 Deno.test("retention: a session idle longer than sessionRetentionMs is deleted, a newer one kept", async () => {
   const clock = manualClock();
-  await using runtime = createRuntime({
-    clock,
-    llm: mockLlm({ clock }),
-    store: memoryStore(),
-    idleTimeoutMs: 1_000,
-    sessionRetentionMs: MINUTE,
-  });
+  await using runtime = runtimeAt(clock, { idleTimeoutMs: 1_000, sessionRetentionMs: MINUTE });
   assertEquals((await runtime.send({ session: "old", content: "hello" })).status, "completed");
   await clock.advance(30_000);
   assertEquals((await runtime.send({ session: "recent", content: "hi" })).status, "completed");
@@ -49,10 +51,7 @@ Deno.test("retention: a session idle longer than sessionRetentionMs is deleted, 
 
 Deno.test("retention: a live session is never deleted, however old its history", async () => {
   const clock = manualClock();
-  await using runtime = createRuntime({
-    clock,
-    llm: mockLlm({ clock }),
-    store: memoryStore(),
+  await using runtime = runtimeAt(clock, {
     idleTimeoutMs: 10 * MINUTE,
     sessionRetentionMs: MINUTE,
   });
@@ -69,12 +68,7 @@ Deno.test("retention: a live session is never deleted, however old its history",
 
 Deno.test("retention: with the default of 0 nothing is ever deleted", async () => {
   const clock = manualClock();
-  await using runtime = createRuntime({
-    clock,
-    llm: mockLlm({ clock }),
-    store: memoryStore(),
-    idleTimeoutMs: 1_000,
-  });
+  await using runtime = runtimeAt(clock, { idleTimeoutMs: 1_000 });
   await runtime.send({ session: "kept", content: "hello" });
   await clock.advance(30 * MINUTE);
   assertEquals(await stored(runtime, "kept"), 2);

@@ -255,12 +255,27 @@ Deno.test("memoryBus flush waits until a consuming group has acknowledged every 
   await bus.flush(); // no member consumes any more: flush does not hang
 });
 
-Deno.test("memory bus: persisted() waits for the events published before it, not later ones", async () => {
+/** A memory bus on a manual clock with group "g" and one consumption of it (batches of 10). */
+function consumedGroup(maxWaitMs: number) {
   const clock = manualClock();
-  await using bus = memoryBus({ groups: ["g"], clock });
+  const bus = memoryBus({ groups: ["g"], clock });
   const controller = new AbortController();
-  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 0 })
+  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs })
     [Symbol.asyncIterator]();
+  return {
+    clock,
+    bus,
+    batches,
+    async [Symbol.asyncDispose]() {
+      controller.abort();
+      await bus.close();
+    },
+  };
+}
+
+Deno.test("memory bus: persisted() waits for the events published before it, not later ones", async () => {
+  await using group = consumedGroup(0);
+  const { bus, batches } = group;
   const next = nextBatch(batches); // a member is consuming from here on
   bus.publish(activated(1));
   bus.publish(activated(2));
@@ -277,15 +292,11 @@ Deno.test("memory bus: persisted() waits for the events published before it, not
   await batch[1]!.ack();
   assert.equal(await settledYet(first), true, "e3 was published after the wait began");
   assert.equal(await settledYet(second), true, "e1 to e3 are all acknowledged");
-  controller.abort();
 });
 
 Deno.test("memory bus: persisted() counts a nak'd event as unstored until its redelivery is acked", async () => {
-  const clock = manualClock();
-  await using bus = memoryBus({ groups: ["g"], clock });
-  const controller = new AbortController();
-  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 0 })
-    [Symbol.asyncIterator]();
+  await using group = consumedGroup(0);
+  const { clock, bus, batches } = group;
   const next = nextBatch(batches);
   bus.publish(activated(1));
   bus.publish(activated(2));
@@ -299,15 +310,11 @@ Deno.test("memory bus: persisted() counts a nak'd event as unstored until its re
   assert.equal(await settledYet(waiting), false);
   await again[0]!.ack();
   await waiting;
-  controller.abort();
 });
 
 Deno.test("memory bus: persisted() hands a partial batch over at once instead of after maxWaitMs", async () => {
-  const clock = manualClock();
-  await using bus = memoryBus({ groups: ["g"], clock });
-  const controller = new AbortController();
-  const batches = bus.consume!("g", { signal: controller.signal, batchSize: 10, maxWaitMs: 50 })
-    [Symbol.asyncIterator]();
+  await using group = consumedGroup(50);
+  const { clock, bus, batches } = group;
   bus.publish(activated(1));
   const next = nextBatch(batches);
   await clock.settle();
@@ -317,7 +324,6 @@ Deno.test("memory bus: persisted() hands a partial batch over at once instead of
   assert.deepEqual(ids(batch), ["e1"]);
   await batch[0]!.ack();
   await waiting;
-  controller.abort();
 });
 
 Deno.test("memory bus: persisted() does not hang without a consuming member, or after close", async () => {
@@ -332,5 +338,4 @@ Deno.test("memory bus: persisted() does not hang without a consuming member, or 
   assert.equal(await settledYet(whileConsumed), false);
   await bus.close();
   await whileConsumed;
-  controller.abort();
 });
