@@ -2,6 +2,7 @@
 
 import type { TroupeEvent } from "../../actors/events.ts";
 import type { Clock, ConsumeOptions, Delivery } from "../../actors/ports.ts";
+import { watermarkWaits } from "./_watermark_waits.ts";
 
 /** The events a group has yet to see acknowledged. */
 export interface MemoryGroup {
@@ -34,12 +35,6 @@ interface Pending {
   seq: number;
 }
 
-interface Waiter {
-  /** Every event up to this sequence must be acknowledged. */
-  target: number;
-  resolve: () => void;
-}
-
 /**
  * Makes a group. Members share one queue, so each event goes to one member;
  * a batch is handed over once it holds `batchSize` events or `maxWaitMs`
@@ -60,9 +55,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
   let nextSeq = 0;
   let oldest = 0;
   const ackedAhead = new Set<number>();
-  // In push order, so in order of target: the ones met are always at the front.
-  let waiters: Waiter[] = [];
-  let firstWaiter = 0;
+  const waits = watermarkWaits();
 
   function readyCount(): number {
     return ready.length - head;
@@ -78,10 +71,6 @@ export function memoryGroup(clock: Clock): MemoryGroup {
     wake();
   }
 
-  function waiting(): boolean {
-    return firstWaiter < waiters.length;
-  }
-
   /** Move the watermark past `seq`, now acked, and release the waits it meets. */
   function acknowledged(seq: number): void {
     if (seq !== oldest) {
@@ -90,18 +79,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
     }
     oldest++;
     while (ackedAhead.delete(oldest)) oldest++;
-    while (waiting() && waiters[firstWaiter]!.target < oldest) waiters[firstWaiter++]!.resolve();
-    if (!waiting()) {
-      waiters = [];
-      firstWaiter = 0;
-    }
-  }
-
-  /** Release every wait: nothing will acknowledge what they wait for. */
-  function releaseWaiters(): void {
-    for (let i = firstWaiter; i < waiters.length; i++) waiters[i]!.resolve();
-    waiters = [];
-    firstWaiter = 0;
+    waits.reached(oldest);
   }
 
   /** Resolve once `enough()` holds, the time is up, the signal aborts or the group closes. */
@@ -163,7 +141,8 @@ export function memoryGroup(clock: Clock): MemoryGroup {
       yield* batches(signal, batchSize, maxWaitMs);
     } finally {
       members--;
-      if (members === 0) releaseWaiters();
+      // Nothing will acknowledge what the waits are for.
+      if (members === 0) waits.resolveAll();
       wake();
     }
   }
@@ -177,7 +156,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
       await waitFor(() => readyCount() > 0, signal);
       if (signal.aborted || closed) return;
       // Someone waits for what is ready to be stored: hand it over now.
-      await waitFor(() => readyCount() >= batchSize || waiting(), signal, maxWaitMs);
+      await waitFor(() => readyCount() >= batchSize || waits.open(), signal, maxWaitMs);
       if (signal.aborted || closed) return;
       const count = Math.min(batchSize, readyCount());
       if (count === 0) continue; // another member took them
@@ -196,7 +175,7 @@ export function memoryGroup(clock: Clock): MemoryGroup {
     closed = true;
     for (const timer of timers) clock.clearTimeout(timer);
     timers.clear();
-    releaseWaiters();
+    waits.resolveAll();
     wake();
   }
 
@@ -217,10 +196,9 @@ export function memoryGroup(clock: Clock): MemoryGroup {
   function persisted(): Promise<void> {
     const target = nextSeq - 1;
     if (target < oldest || members === 0 || closed) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    waiters.push({ target, resolve });
+    const waited = waits.wait(target);
     wake();
-    return promise;
+    return waited;
   }
 
   return { push, backlog: () => readyCount() + outstanding, settled, persisted, take, close };

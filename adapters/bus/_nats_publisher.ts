@@ -2,6 +2,7 @@
 
 import type { TroupeEvent } from "../../actors/events.ts";
 import { BusError, type BusErrorHandler } from "./errors.ts";
+import { watermarkWaits } from "./_watermark_waits.ts";
 
 /** Sends one serialised event and resolves once the stream acknowledged it. */
 export type SendFn = (subject: string, payload: string, msgID: string) => Promise<unknown>;
@@ -39,12 +40,6 @@ interface Item {
   failures: number;
 }
 
-interface Waiter {
-  target: number;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 // Backoff between attempts of one event: 100 ms doubling to 5 s, half of it random.
 const RETRY = { minTimeout: 100, maxTimeout: 5_000, multiplier: 2, jitter: 0.5 } as const;
 
@@ -73,8 +68,7 @@ export function publisher(options: PublisherOptions): Publisher {
   // The oldest event not yet acked (`nextSeq` when all are): every sequence below it is acked.
   let oldest = 0;
   let failing = false;
-  let waiters: Waiter[] = [];
-  let firstWaiter = 0;
+  const waiters = watermarkWaits();
 
   function backlog(): number {
     return queue.length - head + inFlight.size;
@@ -87,15 +81,7 @@ export function publisher(options: PublisherOptions): Publisher {
   function settleWaiters(): void {
     // Acks come back out of order: move past every sequence acked since.
     while (oldest < nextSeq && !inFlight.has(oldest) && !isQueued(oldest)) oldest++;
-    // Waiters are added in order of target, so the ones met are at the front: with
-    // many replies waiting on their events (durable replies), an ack looks at few.
-    while (firstWaiter < waiters.length && waiters[firstWaiter]!.target < oldest) {
-      waiters[firstWaiter++]!.resolve();
-    }
-    if (firstWaiter === waiters.length) {
-      waiters = [];
-      firstWaiter = 0;
-    }
+    waiters.reached(oldest);
   }
 
   function report(error: unknown, event: TroupeEvent): void {
@@ -174,9 +160,7 @@ export function publisher(options: PublisherOptions): Publisher {
     }
     const target = nextSeq - 1;
     if (target < oldest) return Promise.resolve();
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    waiters.push({ target, resolve, reject });
-    return promise;
+    return waiters.wait(target);
   }
 
   function undelivered(what: string): BusError {
@@ -192,10 +176,7 @@ export function publisher(options: PublisherOptions): Publisher {
     stopping.abort();
     for (const timer of retries) clearTimeout(timer);
     retries.clear();
-    const error = undelivered("flush");
-    for (let i = firstWaiter; i < waiters.length; i++) waiters[i]!.reject(error);
-    waiters = [];
-    firstWaiter = 0;
+    waiters.rejectAll(undelivered("flush"));
     return backlog();
   }
 
