@@ -83,6 +83,11 @@ type FullStore =
   & EventStore
   & EventQueries;
 
+/** Resolve once the events published so far are stored: `persisted()`, or `flush()` on a bus without it. */
+export function persisted(bus: EventBus): Promise<void> {
+  return bus.persisted?.() ?? bus.flush();
+}
+
 /** A store whose calls wait until it is open. */
 function lazyStore(opening: Promise<FullStore>): FullStore {
   opening.catch(() => {});
@@ -143,10 +148,7 @@ function lazyBus(opening: Promise<EventBus>): EventBus {
     saturated: () => bus === null ? early.length >= EARLY_LIMIT : bus.saturated?.() ?? false,
     flush: async () => (await opening).flush(),
     // The events held until the bus connected were handed over before this wait begins.
-    persisted: async () => {
-      const connected = await opening;
-      await (connected.persisted?.() ?? connected.flush());
-    },
+    persisted: async () => persisted(await opening),
     close: async () => {
       const connected = await opening.catch(() => null);
       await connected?.close();

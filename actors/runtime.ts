@@ -1,7 +1,7 @@
 // The composition root: wires the session machine to the provider, bus, store and clock.
 
 import { defaultLlm } from "./_default_llm.ts";
-import { PERSISTER_GROUP, resolveAdapters } from "./_adapters.ts";
+import { persisted, PERSISTER_GROUP, resolveAdapters } from "./_adapters.ts";
 import { systemClock } from "./clock.ts";
 import { InvalidInputError, OverloadedError, ShutdownError, UnsupportedError } from "./errors.ts";
 import type { EventBody, TroupeEvent } from "./events.ts";
@@ -9,7 +9,7 @@ import { idGenerator } from "./ids.ts";
 import { llmCallActions } from "./llm_call.ts";
 import { errorText, logLine } from "./log.ts";
 import { type Persister, startPersister } from "./persister.ts";
-import type { AuditTrailPage, SessionPage, UsageTotals } from "./ports.ts";
+import type { AuditTrailPage, SessionPage, Store, UsageTotals } from "./ports.ts";
 import { NEW_SESSION, type Reply, type SendInput, type StreamEvent } from "./reply.ts";
 import type {
   AuditInput,
@@ -121,7 +121,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       ...(durableReplies && typeof options.bus !== "string" ? { maxAgeMs: 0 } : {}),
     })
     : null;
-  const durable = durableReplies ? () => bus.persisted?.() ?? bus.flush() : undefined;
+  const durable = durableReplies ? () => persisted(bus) : undefined;
 
   const nextId = idGenerator(clock);
   // Idempotency: every message in flight, and the newest `dedupeWindow` settled outcomes.
@@ -212,30 +212,26 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   let retentionTimer: unknown;
   let expiring: Promise<void> = Promise.resolve();
 
-  function scheduleRetention(): void {
-    if (sessionRetentionMs === 0 || closing !== null) return;
+  function scheduleRetention(expire: () => Promise<void>): void {
+    if (closing !== null) return;
     const every = Math.min(Math.max(Math.floor(sessionRetentionMs / 10), 1_000), 600_000);
     retentionTimer = clock.setTimeout(() => {
-      expiring = expireIdleSessions().then(
-        () => {},
-        (error) => onError(error),
-      ).finally(scheduleRetention);
+      expiring = expire().catch((error) => onError(error)).finally(() => scheduleRetention(expire));
     }, every);
   }
 
-  /** Delete the stored sessions idle since before `now - sessionRetentionMs`; how many were. */
-  async function expireIdleSessions(): Promise<number> {
-    const find = store.idleSessions?.bind(store);
-    const remove = store.deleteSession?.bind(store);
-    if (find === undefined || remove === undefined) return 0;
+  /** Delete the stored sessions idle since before `now - sessionRetentionMs`. */
+  async function expireIdleSessions(
+    find: NonNullable<Store["idleSessions"]>,
+    remove: NonNullable<Store["deleteSession"]>,
+  ): Promise<void> {
     await ready;
     const before = clock.now() - sessionRetentionMs;
-    let expired = 0;
     // At most RETENTION_ROUNDS batches a sweep: a large backlog goes over several sweeps
     // rather than holding the store at once.
     for (let round = 0; round < RETENTION_ROUNDS && closing === null; round++) {
       const idle = await find(before, RETENTION_BATCH);
-      let deletedThisRound = 0;
+      let deleted = 0;
       for (const { org, session } of idle) {
         const key = keyOf(org, session);
         // A live session is in use (it may be about to append): never under it.
@@ -243,22 +239,22 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
         // Held like a deletion: a message that comes meanwhile activates after it. The
         // store deletes only if nothing was appended since the session was found idle.
         await directory.remove(key, "deleted", async () => {
-          if (await remove(org, session, { idleBefore: before })) deletedThisRound++;
+          if (await remove(org, session, { idleBefore: before })) deleted++;
         });
         if (closing !== null) break;
       }
-      expired += deletedThisRound;
-      if (idle.length < RETENTION_BATCH || deletedThisRound === 0) break;
+      if (idle.length < RETENTION_BATCH || deleted === 0) break;
     }
-    return expired;
   }
   if (sessionRetentionMs > 0) {
-    if (store.idleSessions === undefined || store.deleteSession === undefined) {
+    const find = store.idleSessions?.bind(store);
+    const remove = store.deleteSession?.bind(store);
+    if (find === undefined || remove === undefined) {
       throw new UnsupportedError(
         "Cannot create the runtime: sessionRetentionMs needs a store that can find and delete idle sessions (idleSessions, deleteSession)",
       );
     }
-    scheduleRetention();
+    scheduleRetention(() => expireIdleSessions(find, remove));
   }
 
   function scheduleSweep(): void {
