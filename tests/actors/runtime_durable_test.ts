@@ -32,10 +32,15 @@ function gate() {
 
 /**
  * A memory store that also takes events, recording what each write committed;
- * event writes and history appends wait for their gates.
+ * event writes and history appends wait for their gates, and each event write
+ * for `writeDelayMs()` first.
  */
 function recordingStore(
-  options: { events?: ReturnType<typeof gate>; history?: ReturnType<typeof gate> } = {},
+  options: {
+    events?: ReturnType<typeof gate>;
+    history?: ReturnType<typeof gate>;
+    writeDelayMs?: () => number;
+  } = {},
 ) {
   const base = memoryStore();
   const committed: TroupeEvent[] = [];
@@ -50,6 +55,7 @@ function recordingStore(
     },
     async writeEvents(events) {
       writesStarted++;
+      if (options.writeDelayMs !== undefined) await delay(options.writeDelayMs());
       await options.events?.wait();
       committed.push(...events);
       return events.length;
@@ -141,16 +147,9 @@ Deno.test("durable replies, property: answers leave in arrival order, each after
       fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 8 }),
       async (policy, messages, writeDelays) => {
         let write = 0;
-        const committed: TroupeEvent[] = [];
-        const store: Store & EventStore = {
-          ...memoryStore(),
-          async writeEvents(events) {
-            await delay(writeDelays[write++ % writeDelays.length]!);
-            committed.push(...events);
-            return events.length;
-          },
-          writeDeadLetters: () => Promise.resolve(),
-        };
+        const { store, committed } = recordingStore({
+          writeDelayMs: () => writeDelays[write++ % writeDelays.length]!,
+        });
         await using runtime = createRuntime({
           store,
           llm: mockLlm({ latencyMs: 2 }),
