@@ -362,14 +362,21 @@ export interface EventBus {
   consume?(group: string, options: ConsumeOptions): AsyncIterable<Delivery[]>;
   /** True while the buffer of undelivered events is at its bound. */
   saturated?(): boolean;
-  /** Resolve once every event published so far has been delivered. */
+  /**
+   * Resolve once every event published before this call has been delivered:
+   * to the subscribers, and to the consumer groups consuming in this process,
+   * which have acknowledged it (a persister acks only after its write
+   * committed, so the runtime reads its own writes after a flush). Events
+   * published after the call are not waited for, so it ends under a steady
+   * load.
+   */
   flush(): Promise<void>;
   /**
    * Resolve once every event published before this call is durable: stored by
-   * the consumer groups that are consuming (in process, where a persister acks
-   * only after its write committed) or acknowledged by the stream (JetStream).
-   * Unlike `flush`, events published after the call are not waited for, so it
-   * ends under a steady load. A bus without it is waited on with `flush`.
+   * the consumer groups that are consuming (in process) or acknowledged by the
+   * stream (JetStream, where a crash of this process can no longer lose it,
+   * whether or not a group has consumed it yet). Later events are not waited
+   * for. A bus without it is waited on with `flush`.
    */
   persisted?(): Promise<void>;
   /** Flush and release. */

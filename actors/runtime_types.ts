@@ -230,9 +230,16 @@ export interface Runtime extends AsyncDisposable {
   deleteSession(input: SessionRef): Promise<boolean>;
   /** Resolve once the store and bus given as URLs are open; reject with why one is not. */
   ready(): Promise<void>;
-  /** Token totals of an org's LLM calls (needs a store with event queries, e.g. SQL). */
+  /**
+   * Token totals of an org's LLM calls (needs a store with event queries, e.g. SQL).
+   * Every call whose usage was recorded before this one is counted: it waits until
+   * those events are stored, and not for later ones, so it answers under load too.
+   */
   usage(input: UsageInput): Promise<UsageTotals[]>;
-  /** A session's events as persisted, oldest first, with a cursor (needs a SQL store). */
+  /**
+   * A session's events as persisted, oldest first, with a cursor (needs a SQL store).
+   * Like `usage`, it first waits for the events emitted before it to be stored.
+   */
   audit(input: AuditInput): Promise<AuditTrailPage>;
   /** Receive every event the runtime emits. */
   subscribe(handler: (event: TroupeEvent) => void): () => void;

@@ -20,7 +20,10 @@ export interface JetStreamSenderOptions {
 
 /** Sends events to JetStream and matches the stream's acks to them. */
 export interface JetStreamSender {
-  /** Publishes with `msgID` as `Nats-Msg-Id`; resolves on the stream's ack. */
+  /**
+   * Publishes with `msgID` as `Nats-Msg-Id`; resolves on the stream's ack with
+   * the stream sequence the event is stored under.
+   */
   send: SendFn;
   /** Stops listening for acks; publishes still waiting reject. */
   close(): void;
@@ -28,7 +31,7 @@ export interface JetStreamSender {
 
 interface Waiting {
   subject: string;
-  resolve: () => void;
+  resolve: (seq: number) => void;
   reject: (error: Error) => void;
   /** When it times out, in `performance.now()` ms. */
   expires: number;
@@ -74,9 +77,9 @@ export function jetStreamSender(
     const entry = waiting.get(n);
     if (entry === undefined) return; // timed out already: its retry has its own ack
     waiting.delete(n);
-    const failure = ackError(message, entry.subject);
-    if (failure === null) entry.resolve();
-    else entry.reject(failure);
+    const ack = readAck(message, entry.subject);
+    if (typeof ack === "number") entry.resolve(ack);
+    else entry.reject(ack);
   }
 
   function sweep(): void {
@@ -96,9 +99,9 @@ export function jetStreamSender(
     sweeper = setTimeout(sweep, Math.max(1, oldest.expires - performance.now()));
   }
 
-  function send(subject: string, payload: string, msgID: string): Promise<void> {
+  function send(subject: string, payload: string, msgID: string): Promise<number> {
     const n = next++;
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
     const header = headers();
     header.set("Nats-Msg-Id", msgID);
     try {
@@ -127,8 +130,8 @@ export function jetStreamSender(
   return { send, close };
 }
 
-/** The error an ack reports, or `null` for a stored message. */
-function ackError(message: Msg, subject: string): Error | null {
+/** The stream sequence of a stored message, or the error its ack reports. */
+function readAck(message: Msg, subject: string): number | Error {
   if (message.headers?.code === 503) return new NoRespondersError(subject);
   if (message.headers?.hasError) {
     return new BusError(
@@ -136,7 +139,11 @@ function ackError(message: Msg, subject: string): Error | null {
       `Cannot publish: the server answered ${message.headers.status}`,
     );
   }
-  let ack: { stream?: unknown; error?: ConstructorParameters<typeof JetStreamApiError>[0] };
+  let ack: {
+    stream?: unknown;
+    seq?: unknown;
+    error?: ConstructorParameters<typeof JetStreamApiError>[0];
+  };
   try {
     ack = JSON.parse(decoder.decode(message.data));
   } catch (error) {
@@ -148,5 +155,8 @@ function ackError(message: Msg, subject: string): Error | null {
   if (typeof ack.stream !== "string" || ack.stream === "") {
     return new BusError("publish_failed", "Cannot publish: the stream's ack names no stream");
   }
-  return null;
+  if (typeof ack.seq !== "number" || !Number.isSafeInteger(ack.seq) || ack.seq < 1) {
+    return new BusError("publish_failed", "Cannot publish: the stream's ack has no sequence");
+  }
+  return ack.seq;
 }

@@ -11,11 +11,6 @@ export interface MemoryGroup {
   /** Events ready, handed out and unacked, or waiting for a nak's delay. */
   backlog(): number;
   /**
-   * Resolve once every event the group holds is acknowledged, or no member is
-   * consuming any more (then nothing would ever acknowledge them), or it closed.
-   */
-  settled(): Promise<void>;
-  /**
    * Resolve once every event pushed before this call is acknowledged (later
    * ones are not waited for), or no member is consuming, or it closed. While
    * such a wait is open, batches are handed over without waiting for
@@ -179,20 +174,6 @@ export function memoryGroup(clock: Clock): MemoryGroup {
     wake();
   }
 
-  function settled(): Promise<void> {
-    const backlog = () => readyCount() + outstanding;
-    if (backlog() === 0 || members === 0 || closed) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const check = () => {
-      if (backlog() === 0 || members === 0 || closed) {
-        wakers.delete(check);
-        resolve();
-      }
-    };
-    wakers.add(check);
-    return promise;
-  }
-
   function persisted(): Promise<void> {
     const target = nextSeq - 1;
     if (target < oldest || members === 0 || closed) return Promise.resolve();
@@ -201,5 +182,5 @@ export function memoryGroup(clock: Clock): MemoryGroup {
     return waited;
   }
 
-  return { push, backlog: () => readyCount() + outstanding, settled, persisted, take, close };
+  return { push, backlog: () => readyCount() + outstanding, persisted, take, close };
 }

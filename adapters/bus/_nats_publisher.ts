@@ -4,8 +4,8 @@ import type { TroupeEvent } from "../../actors/events.ts";
 import { BusError, type BusErrorHandler } from "./errors.ts";
 import { watermarkWaits } from "./_watermark_waits.ts";
 
-/** Sends one serialised event and resolves once the stream acknowledged it. */
-export type SendFn = (subject: string, payload: string, msgID: string) => Promise<unknown>;
+/** Sends one serialised event; resolves with its stream sequence once the stream acknowledged it. */
+export type SendFn = (subject: string, payload: string, msgID: string) => Promise<number>;
 
 /** What the publisher needs. */
 export interface PublisherOptions {
@@ -27,6 +27,11 @@ export interface Publisher {
   backlog(): number;
   /** Resolves once every event enqueued so far is acked; rejects if stopped first. */
   flush(): Promise<void>;
+  /**
+   * The highest stream sequence acknowledged so far (0 before the first ack).
+   * Once `flush()` resolved, every event enqueued before it is at or below it.
+   */
+  streamSeq(): number;
   /** Stop retrying; pending flushes reject. Returns how many events stay unacked. */
   stop(): number;
 }
@@ -68,6 +73,7 @@ export function publisher(options: PublisherOptions): Publisher {
   // The oldest event not yet acked (`nextSeq` when all are): every sequence below it is acked.
   let oldest = 0;
   let failing = false;
+  let streamSeq = 0;
   const waiters = watermarkWaits();
 
   function backlog(): number {
@@ -103,13 +109,14 @@ export function publisher(options: PublisherOptions): Publisher {
   // loop per event: on the happy path an event costs one promise.
   function deliver(item: Item): void {
     send(item.subject, item.payload, String(item.event.id)).then(
-      () => acked(item),
+      (seq) => acked(item, seq),
       (error) => failed(item, error),
     );
   }
 
-  function acked(item: Item): void {
+  function acked(item: Item, seq: number): void {
     failing = false;
+    if (seq > streamSeq) streamSeq = seq;
     inFlight.delete(item.seq);
     settleWaiters();
     pump();
@@ -180,5 +187,5 @@ export function publisher(options: PublisherOptions): Publisher {
     return backlog();
   }
 
-  return { enqueue, backlog, flush, stop };
+  return { enqueue, backlog, flush, streamSeq: () => streamSeq, stop };
 }

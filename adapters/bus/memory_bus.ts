@@ -47,10 +47,11 @@ export interface MemoryBusOptions {
  * after its delay with a higher `attempt`. Nothing survives the process, and
  * an event handed out that is neither acked nor nak'd is never redelivered.
  * `saturated()` is true while a group's backlog is at `maxBuffered`.
- * `flush()` also waits until every group that has a member consuming has
- * acknowledged what it holds: in memory, "delivered" means persisted.
- * `persisted()` waits only for the events published before it, and while it
- * waits the groups hand over their batches without waiting for `maxWaitMs`.
+ * `flush()` and `persisted()` wait until every group that has a member
+ * consuming has acknowledged the events published before the call (in
+ * memory, "delivered" means persisted), and not for later ones, so they end
+ * under a steady load. While one waits, the groups hand over their batches
+ * without waiting for `maxWaitMs`. `flush()` also delivers to subscribers.
  *
  * @example Observing events
  * ```ts
@@ -114,10 +115,10 @@ export function memoryBus(options: MemoryBusOptions = {}): EventBus & AsyncDispo
     return false;
   }
 
-  /** Subscribers have every event, and consuming groups have acknowledged every event. */
+  /** Subscribers have every event, and consuming groups have acknowledged those published so far. */
   async function flush(): Promise<void> {
     fan.deliver();
-    await Promise.all([...groups.values()].map((group) => group.settled()));
+    await persisted();
   }
 
   /** Every consuming group has acknowledged every event published so far; later ones are not waited for. */

@@ -1,11 +1,12 @@
 // The JetStream event bus: durable, deduplicated publishing and durable pull consumers per persister group.
 
-import { deadline, delay } from "@std/async";
+import { deadline } from "@std/async";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { TroupeEvent } from "../../actors/events.ts";
 import type { ConsumeOptions, Delivery, EventBus } from "../../actors/ports.ts";
 import { jetStreamSender } from "./_jetstream_sender.ts";
+import { ackFloorWaits } from "./_nats_ack_floor.ts";
 import { consumeGroup } from "./_nats_consumer.ts";
 import { publisher } from "./_nats_publisher.ts";
 import { checkNatsBusOptions, provisionStream } from "./_nats_setup.ts";
@@ -99,8 +100,10 @@ const RECONNECT_WAIT_MS = 1_000;
  *   survives server restarts; `ack()` waits for the server's confirmation.
  * - `saturated()` is true while `maxBuffered` events or more await their ack.
  * - `flush()` resolves once every event published before it is acked by the
- *   stream and the groups consuming in this process have acked what they hold
- *   (waiting at most `closeTimeoutMs` for them; the rest stays in the stream).
+ *   stream and the groups consuming in this process have acked it too (their
+ *   ack floor reached its stream sequence; waiting at most `closeTimeoutMs`
+ *   for them, and the rest stays in the stream). Later events are not waited
+ *   for, so it ends under a steady load.
  * - `persisted()` resolves once every event published before it is acked by
  *   the stream: in JetStream's file storage, where a crash of this process
  *   cannot lose it. It does not wait for the groups.
@@ -201,23 +204,25 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
   // Groups consuming in this process, by consumer name, with how many loops each runs.
   const consuming = new Map<string, number>();
 
-  /** Every event published so far is in the stream, and this process's groups have acked it. */
+  // A group stops being waited on once it no longer consumes here (nothing here would ack).
+  const ackFloors = ackFloorWaits(async (name) => {
+    if (!consuming.has(name) || nc.isClosed()) return Infinity;
+    return (await jsm.consumers.info(stream, name)).ack_floor.stream_seq;
+  }, GROUP_POLL_MS);
+
+  /**
+   * Every event published before the call is in the stream, and this process's groups have
+   * acked it (or `closeTimeoutMs` passed: the events stay in the stream, a group consumes
+   * them later). Later events are not waited for: the groups' ack floors are compared with
+   * the stream sequence of the newest ack, not with an empty backlog.
+   */
   async function flush(): Promise<void> {
     fan.deliver();
     await outbox.flush();
-    await deadline(groupsSettled(), closeTimeoutMs).catch(() => {
-      // The events stay in the stream: a group consumes them later.
-    });
-  }
-
-  async function groupsSettled(): Promise<void> {
-    for (const name of consuming.keys()) {
-      while (consuming.has(name) && !nc.isClosed()) {
-        const info = await jsm.consumers.info(stream, name).catch(() => null);
-        if (info === null || (info.num_pending === 0 && info.num_ack_pending === 0)) break;
-        await delay(GROUP_POLL_MS);
-      }
-    }
+    const seq = outbox.streamSeq();
+    await Promise.all(
+      [...consuming.keys()].map((name) => ackFloors.reach(name, seq, closeTimeoutMs)),
+    );
   }
 
   function consume(group: string, consumeOptions: ConsumeOptions): AsyncIterable<Delivery[]> {
@@ -241,6 +246,7 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
 
   async function shutdown(): Promise<void> {
     closing.abort();
+    ackFloors.stop();
     fan.deliver();
     await deadline(outbox.flush(), closeTimeoutMs).catch(() => {});
     const undelivered = outbox.stop();

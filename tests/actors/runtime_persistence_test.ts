@@ -101,3 +101,68 @@ Deno.test("with NATS and PostgreSQL, every event of a load is in the store after
   assert(usage.every((row) => row.calls === 10));
   await reader.close();
 });
+
+/**
+ * Other sessions keep sending (20 sessions, one message after another, at most 1,000 each)
+ * while one session sends a message and reads it back through usage() and audit(), then is
+ * deleted. Each read has to see its own writes, and none may wait for the load to end.
+ */
+async function readsUnderLoad(runtime: Runtime): Promise<void> {
+  await runtime.ready();
+  const org = "busy";
+  const stop = new AbortController();
+  let loadEnded = false;
+  const load = Promise.all(Array.from({ length: 20 }, async (_, i) => {
+    for (let n = 0; n < 1_000 && !stop.signal.aborted; n++) {
+      await runtime.send({ org, session: `load${i}`, content: `message ${n}` });
+    }
+  })).finally(() => loadEnded = true);
+  try {
+    await eventually("the load to be stored as it goes", async () => {
+      const rows = await runtime.usage({ org, groupBy: "session" });
+      return rows.reduce((calls, row) => calls + row.calls, 0) >= 100;
+    });
+    const reply = await runtime.send({ org, session: "mine", content: "count me" });
+    const usage = await runtime.usage({ org, groupBy: "session" });
+    assertEquals(usage.find((row) => row.key === "mine")?.calls, 1, "usage reads its own write");
+    const trail = await runtime.audit({ org, session: "mine" });
+    assert(
+      trail.events.some((event) => event.type === "run.completed" && event.run === reply.runId),
+      "the audit trail reads its own write",
+    );
+    assert(await runtime.deleteSession({ org, session: "mine" }));
+    assertEquals((await runtime.history({ org, session: "mine" })).messages, []);
+    assert(!loadEnded, "usage(), audit() and deleteSession() waited for the load to end");
+  } finally {
+    stop.abort();
+    await load;
+  }
+}
+
+Deno.test("usage(), audit() and deleteSession() read their own writes while other sessions keep sending (SQLite, in-process bus)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await using runtime = createRuntime({
+      store: `${dir}/troupe.db`,
+      llm: mockLlm({ latencyMs: 2 }),
+    });
+    await readsUnderLoad(runtime);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("usage(), audit() and deleteSession() read their own writes while other sessions keep sending (SQLite, NATS)", async () => {
+  await using nats = await startNatsServer();
+  const dir = await Deno.makeTempDir();
+  try {
+    await using runtime = createRuntime({
+      store: `${dir}/troupe.db`,
+      bus: nats.url,
+      llm: mockLlm({ latencyMs: 2 }),
+    });
+    await readsUnderLoad(runtime);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

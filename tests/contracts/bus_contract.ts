@@ -1,6 +1,7 @@
 // The contract every `EventBus` implementation passes: ordered fan-out, unsubscribe, flush, close.
 
 import assert from "node:assert/strict";
+import { delay } from "@std/async";
 import type { TroupeEvent } from "../../actors/events.ts";
 import type { EventBus } from "../../actors/ports.ts";
 
@@ -113,6 +114,51 @@ export function runBusContract({ name, create }: BusContractOptions): void {
       assert.equal(seen.length, (round + 1) * 10);
     }
   });
+
+  test(
+    "flush() ends under a steady stream of events, once a consuming group acked those before it",
+    async (bus) => {
+      if (bus.consume === undefined) return; // a bus without groups: the test above is the contract
+      // A persister-like member: batches of up to 100, each acked after a 5 ms "write".
+      const controller = new AbortController();
+      const acked = new Set<string>();
+      const consuming = (async () => {
+        const options = { signal: controller.signal, batchSize: 100, maxWaitMs: 20 };
+        for await (const batch of bus.consume!("steady", options)) {
+          await delay(5);
+          for (const delivery of batch) {
+            acked.add((delivery.data as TroupeEvent).id);
+            await delivery.ack();
+          }
+        }
+      })();
+      // An event every millisecond, so the group always holds some, for at most 5,000 events.
+      const cap = 5_000;
+      let published = 0;
+      const publishing = (async () => {
+        while (published < cap && !controller.signal.aborted) {
+          bus.publish(eventOf(published++, "load"));
+          await delay(1);
+        }
+      })();
+      try {
+        await delay(100);
+        for (let round = 0; round < 3; round++) {
+          const mine = eventOf(cap + round, "mine");
+          bus.publish(mine);
+          const before = published;
+          await bus.flush();
+          assert.ok(acked.has(mine.id), `round ${round}: the group acked the event before flush()`);
+          for (let n = 0; n < before; n++) assert.ok(acked.has(`e${n}`), `round ${round}: e${n}`);
+          assert.ok(published < cap, `round ${round}: flush() waited for the stream to stop`);
+        }
+      } finally {
+        controller.abort();
+        await publishing;
+        await consuming;
+      }
+    },
+  );
 
   test("flush() with nothing published resolves", async (bus) => {
     bus.subscribe(() => {});

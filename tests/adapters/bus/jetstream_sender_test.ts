@@ -56,14 +56,23 @@ async function streamMessages(nc: NatsConnection): Promise<number> {
   return (await jsm.streams.info("EV")).state.messages;
 }
 
-Deno.test("jetStreamSender: many publishes in flight each resolve on their own ack; a msgID is stored once", async () => {
+Deno.test("jetStreamSender: many publishes in flight each resolve on their own ack with their stream sequence; a msgID is stored once", async () => {
   await using env = await setup();
   const sender = jetStreamSender(env.nc, { timeoutMs: 5_000 });
   try {
     const ids = Array.from({ length: 60 }, (_, i) => `e${i}`);
     // Every id twice: the stream's duplicate window keeps the first of each.
-    await Promise.all([...ids, ...ids].map((id) => sender.send(`ev.${id}`, `{"id":"${id}"}`, id)));
+    const seqs = await Promise.all(
+      [...ids, ...ids].map((id) => sender.send(`ev.${id}`, `{"id":"${id}"}`, id)),
+    );
     assert.equal(await streamMessages(env.nc), ids.length);
+    // The duplicate's ack names the sequence the first copy is stored under.
+    assert.deepEqual(seqs.slice(ids.length), seqs.slice(0, ids.length));
+    const jsm = await jetstreamManager(env.nc);
+    for (const [i, seq] of seqs.slice(0, ids.length).entries()) {
+      const stored = await jsm.streams.getMessage("EV", { seq });
+      assert.deepEqual(stored?.json(), { id: ids[i] });
+    }
   } finally {
     sender.close();
   }

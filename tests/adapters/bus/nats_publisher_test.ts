@@ -18,14 +18,20 @@ function event(n: number): TroupeEvent {
   };
 }
 
-/** A send whose acks the test gives one by one, in any order. */
+/**
+ * A send whose acks the test gives one by one, in any order. The stream numbers
+ * the events in the order they were sent, as a stream does on receipt.
+ */
 function scriptedSend() {
-  const pending = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+  const pending = new Map<
+    string,
+    { seq: number; resolve: (seq: number) => void; reject: (error: Error) => void }
+  >();
   const sent: string[] = [];
   const send: SendFn = (_subject, _payload, msgID) => {
     sent.push(msgID);
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    pending.set(msgID, { resolve, reject });
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    pending.set(msgID, { seq: sent.length, resolve, reject });
     return promise;
   };
   return { send, pending, sent };
@@ -51,13 +57,16 @@ Deno.test("publisher: whatever order the acks come in, a flush resolves exactly 
           }
         }
         const acked = new Set<number>();
+        const seqOf = new Map<number, number>();
         for (let step = 0; pending.size > 0; step++) {
           assert.ok(pending.size <= maxInFlight, `${pending.size} in flight, over ${maxInFlight}`);
           const ids = [...pending.keys()];
           const id = ids[picks[step % picks.length]! % ids.length]!;
-          pending.get(id)!.resolve();
+          const { seq, resolve } = pending.get(id)!;
+          resolve(seq);
           pending.delete(id);
           acked.add(Number(id.slice(1)));
+          seqOf.set(Number(id.slice(1)), seq);
           // Let the ack's promise reactions run (ack, flush waiters, the flags: a few hops).
           for (let hop = 0; hop < 10; hop++) await null;
           for (const flush of flushes) {
@@ -65,7 +74,12 @@ Deno.test("publisher: whatever order the acks come in, a flush resolves exactly 
               acked.has(n)
             );
             assert.equal(flush.done, covered, `flush of ${flush.covers}`);
+            if (flush.done) {
+              // What a flush covers is at or below the stream sequence read after it.
+              for (let n = 0; n < flush.covers; n++) assert.ok(seqOf.get(n)! <= queue.streamSeq());
+            }
           }
+          assert.equal(queue.streamSeq(), Math.max(...seqOf.values()), "the highest acked");
           assert.equal(queue.backlog(), count - acked.size);
         }
         assert.deepEqual([...sent].sort(), Array.from({ length: count }, (_, n) => `e${n}`).sort());
@@ -81,7 +95,7 @@ Deno.test("publisher: a failed send is reported once and retried until acked", a
   const errors: unknown[] = [];
   let attempts = 0;
   const queue = publisher({
-    send: () => ++attempts < 3 ? Promise.reject(new Error("no ack")) : Promise.resolve(),
+    send: () => ++attempts < 3 ? Promise.reject(new Error("no ack")) : Promise.resolve(1),
     subjectOf: () => "s",
     maxInFlight: 4,
     onError: (error) => errors.push(error),
