@@ -36,6 +36,20 @@ export interface SessionPassivated extends EventEnvelope {
   reason: "idle" | "evicted" | "shutdown" | "deleted";
 }
 
+/**
+ * A session's history and state were deleted; its usage and audit records stay,
+ * and this event ends its audit trail (until the id is used again).
+ */
+export interface SessionDeleted extends EventEnvelope {
+  /** What happened: `session.deleted`. */
+  type: "session.deleted";
+  /**
+   * Why: `requested` (`deleteSession`, `DELETE /v1/sessions/{session}`) or
+   * `retention` (idle for longer than `sessionRetentionMs`).
+   */
+  reason: "requested" | "retention";
+}
+
 /** A message was accepted for ordering. */
 export interface MessageReceived extends EventEnvelope {
   /** What happened: `message.received`. */
@@ -181,6 +195,7 @@ export interface RequestRejected extends EventEnvelope {
 export type TroupeEvent =
   | SessionActivated
   | SessionPassivated
+  | SessionDeleted
   | MessageReceived
   | MessageRejected
   | MessageDropped

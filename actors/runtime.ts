@@ -239,7 +239,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
         // Held like a deletion: a message that comes meanwhile activates after it. The
         // store deletes only if nothing was appended since the session was found idle.
         await directory.remove(key, "deleted", async () => {
-          if (await remove(org, session, { idleBefore: before })) deleted++;
+          if (!await remove(org, session, { idleBefore: before })) return;
+          deleted++;
+          publish(org, session, { type: "session.deleted", reason: "retention" });
         });
         if (closing !== null) break;
       }
@@ -456,6 +458,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       // The cancelled run's events reach the store before its rows are deleted.
       await bus.flush().catch((error) => onError(error, { org, session }));
       existed = (await deleteStored(org, session)) || existed;
+      if (existed) publish(org, session, { type: "session.deleted", reason: "requested" });
     });
     return existed;
   }

@@ -64,8 +64,8 @@ export interface RuntimeOptions {
    * Delete a session's history and state once it has been idle this long, in
    * ms (its usage and audit records are kept): a sweep every tenth of it
    * (between 1 s and 10 min) deletes the sessions whose newest history entry
-   * is older, never one that is live or was used since it was found idle.
-   * A gateway whose clients send no session id gets a one-shot session per
+   * is older, never one that is live or was used since it was found idle,
+   * and emits `session.deleted` (reason `retention`) for each. A gateway whose clients send no session id gets a one-shot session per
    * call; this bounds what they leave behind. `0` keeps sessions forever.
    * Needs a store with `idleSessions` and `deleteSession` (every store Troupe
    * ships has them).
@@ -224,8 +224,9 @@ export interface Runtime extends AsyncDisposable {
   sessions(input?: SessionListInput): Promise<SessionPage>;
   /**
    * Delete a session: cancel its run and queue (callers get `cancelled`), stop its
-   * actor, and delete its history and state (usage and audit records stay).
-   * Resolves with whether there was anything to delete; deleting again is harmless.
+   * actor, and delete its history and state (usage and audit records stay), then
+   * emit `session.deleted`. Resolves with whether there was anything to delete
+   * (nothing is emitted when there was not); deleting again is harmless.
    */
   deleteSession(input: SessionRef): Promise<boolean>;
   /** Resolve once the store and bus given as URLs are open; reject with why one is not. */

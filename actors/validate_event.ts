@@ -65,6 +65,7 @@ type FieldTable = {
 const EVENT_FIELDS: FieldTable = {
   "session.activated": { historyLength: COUNT },
   "session.passivated": { reason: oneOf("idle", "evicted", "shutdown", "deleted") },
+  "session.deleted": { reason: oneOf("requested", "retention") },
   "message.received": { message: NAME, policy: oneOf(...POLICIES), length: COUNT },
   "message.rejected": { message: NAME, run: NAME, reason: oneOf("busy") },
   "message.dropped": { message: NAME, reason: oneOf("cancelled", "shutdown") },

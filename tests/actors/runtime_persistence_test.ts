@@ -132,6 +132,8 @@ async function readsUnderLoad(runtime: Runtime): Promise<void> {
     );
     assert(await runtime.deleteSession({ org, session: "mine" }));
     assertEquals((await runtime.history({ org, session: "mine" })).messages, []);
+    const kept = (await runtime.audit({ org, session: "mine" })).events;
+    assertEquals(kept.at(-1)?.type, "session.deleted", "the audit trail is kept and says so");
     assert(!loadEnded, "usage(), audit() and deleteSession() waited for the load to end");
   } finally {
     stop.abort();

@@ -2,6 +2,7 @@
 
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
 import { UnsupportedError } from "../../actors/errors.ts";
+import type { TroupeEvent } from "../../actors/events.ts";
 import { createRuntime } from "../../actors/runtime.ts";
 import type { Runtime, RuntimeOptions } from "../../actors/runtime_types.ts";
 import { mockLlm } from "../../adapters/llm/mock_llm.ts";
@@ -30,6 +31,8 @@ async function listed(runtime: Runtime): Promise<string[]> {
 Deno.test("retention: a session idle longer than sessionRetentionMs is deleted, a newer one kept", async () => {
   const clock = manualClock();
   await using runtime = runtimeAt(clock, { idleTimeoutMs: 1_000, sessionRetentionMs: MINUTE });
+  const deleted: TroupeEvent[] = [];
+  runtime.subscribe((event) => event.type === "session.deleted" && deleted.push(event));
   assertEquals((await runtime.send({ session: "old", content: "hello" })).status, "completed");
   await clock.advance(30_000);
   assertEquals((await runtime.send({ session: "recent", content: "hi" })).status, "completed");
@@ -41,6 +44,11 @@ Deno.test("retention: a session idle longer than sessionRetentionMs is deleted, 
   // Sweeps run every tenth of the retention: by 60 s + 6 s the old one is gone.
   await clock.advance(14_000);
   assertEquals(await listed(runtime), ["recent"]);
+  assertEquals(
+    deleted.map((e) => e.type === "session.deleted" && [e.session, e.reason, e.ts]),
+    [["old", "retention", clock.now()]],
+    "one deletion recorded, when the sweep ran",
+  );
   assertEquals(await stored(runtime, "old"), 0);
   assertEquals(await stored(runtime, "recent"), 2);
   // A message to the deleted session starts it afresh.
@@ -89,6 +97,14 @@ Deno.test("retention on a SQLite file: idle sessions are deleted, their usage is
     assertEquals(await stored(runtime, "a"), 0);
     const [totals] = await runtime.usage({});
     assertEquals(totals?.calls, 2, "usage records are kept");
+    // The audit trail is kept too, and ends with the deletion.
+    for (const session of ["a", "b"]) {
+      const last = (await runtime.audit({ session })).events.at(-1);
+      assertEquals([last?.type, last?.type === "session.deleted" && last.reason], [
+        "session.deleted",
+        "retention",
+      ]);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

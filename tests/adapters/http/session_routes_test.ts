@@ -70,6 +70,8 @@ Deno.test("GET /v1/sessions refuses a bad limit or cursor with 400 naming the pa
 
 Deno.test("DELETE /v1/sessions/{session} drops history and listing, answers 204, and again 204", async () => {
   await using t = await startServer();
+  const deletions: TroupeEvent[] = [];
+  t.runtime.subscribe((event) => event.type === "session.deleted" && deletions.push(event));
   await send(t, "gone", "forget me");
   await send(t, "kept", "keep me");
   await remove(t, "gone");
@@ -83,6 +85,12 @@ Deno.test("DELETE /v1/sessions/{session} drops history and listing, answers 204,
   await remove(t, "never-existed");
   const kept = await json(await t.call("/v1/sessions/kept/messages"));
   assertEquals((kept.messages as unknown[]).length, 2);
+  // One deletion recorded: deleting again, or what never existed, deletes nothing.
+  await eventually("the deletion event", () => deletions.length > 0);
+  assertEquals(
+    deletions.map((e) => e.type === "session.deleted" && [e.session, e.reason]),
+    [["gone", "requested"]],
+  );
 });
 
 Deno.test("DELETE stops the live actor: its run is cancelled upstream and its caller told cancelled", async () => {
