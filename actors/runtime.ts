@@ -1,5 +1,6 @@
 // The composition root: wires the session machine to the provider, bus, store and clock.
 
+import { deadline } from "@std/async";
 import { defaultLlm } from "./_default_llm.ts";
 import { persisted, PERSISTER_GROUP, resolveAdapters } from "./_adapters.ts";
 import { systemClock } from "./clock.ts";
@@ -455,8 +456,20 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     }
     let existed = handle !== undefined;
     await directory.remove(key, "deleted", async () => {
-      // The cancelled run's events reach the store before its rows are deleted.
-      await bus.flush().catch((error) => onError(error, { org, session }));
+      // The cancelled run's events reach the store before its rows are deleted. With the bus
+      // or the store down, the deletion goes on after a while: late run rows hold no content.
+      await deadline(bus.flush(), STORED_WAIT_MS).catch((error) => {
+        const late = error instanceof DOMException && error.name === "TimeoutError";
+        onError(
+          late
+            ? new Error(
+              `Deleting the session before its last events are stored (waited ${STORED_WAIT_MS} ms): ` +
+                "rows of its runs may be written after the deletion",
+            )
+            : error,
+          { org, session },
+        );
+      });
       existed = (await deleteStored(org, session)) || existed;
       if (existed) publish(org, session, { type: "session.deleted", reason: "requested" });
     });
@@ -496,19 +509,36 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     return closing;
   }
 
+  /**
+   * Read your writes: wait until the events emitted so far are stored (not later ones). With
+   * the bus or the store down that could be long: after STORED_WAIT_MS the read is refused
+   * as overloaded (retry shortly) rather than answered without them or left hanging.
+   */
+  async function storedSoFar(action: string): Promise<void> {
+    try {
+      await deadline(bus.flush(), STORED_WAIT_MS);
+    } catch (error) {
+      if (!(error instanceof DOMException && error.name === "TimeoutError")) throw error;
+      throw new OverloadedError(
+        `Cannot ${action}: the events emitted before this request are not stored yet ` +
+          `(the event bus or the store is behind or unavailable); try again shortly`,
+        STORED_RETRY_AFTER_MS,
+      );
+    }
+  }
+
   async function usage(input: UsageInput): Promise<UsageTotals[]> {
     checkObject(input, "read usage");
     const org = input.org === undefined ? "default" : checkId("org", input.org, "read usage");
     if (queries === null) throw noQueries("read usage");
-    // Read your writes: on the memory bus, flush waits until the persister stored them.
-    await bus.flush();
+    await storedSoFar("read usage");
     return queries.usageTotals({ ...input, org });
   }
 
   async function audit(input: AuditInput): Promise<AuditTrailPage> {
     const { org, session } = refOf(input, "read the audit trail");
     if (queries === null) throw noQueries("read the audit trail");
-    await bus.flush();
+    await storedSoFar("read the audit trail");
     return queries.auditTrail({
       org,
       session,
@@ -539,6 +569,14 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     },
   };
 }
+
+// How long a read of stored events (usage, audit) or a deletion waits for the events emitted
+// before it to be stored, and the Retry-After of a read refused when that is not enough. Longer
+// than the NATS bus's own bound on waiting for its consumer groups (10 s): after a crash of the
+// server, a group can hold its ack floor back until an event whose ack it forgot comes again,
+// and a read then goes on, after that bound, with what is stored rather than being refused.
+const STORED_WAIT_MS = 15_000;
+const STORED_RETRY_AFTER_MS = 1_000;
 
 // A retention sweep deletes at most RETENTION_ROUNDS batches of RETENTION_BATCH sessions.
 const RETENTION_BATCH = 500;

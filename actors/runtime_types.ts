@@ -235,6 +235,8 @@ export interface Runtime extends AsyncDisposable {
    * Token totals of an org's LLM calls (needs a store with event queries, e.g. SQL).
    * Every call whose usage was recorded before this one is counted: it waits until
    * those events are stored, and not for later ones, so it answers under load too.
+   * If they cannot be stored within 15 s (the bus or the store is down), it rejects
+   * with an `OverloadedError` (retry shortly) rather than hang.
    */
   usage(input: UsageInput): Promise<UsageTotals[]>;
   /**

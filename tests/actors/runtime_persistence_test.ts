@@ -1,6 +1,7 @@
 // The runtime with real stores and buses: events persisted once, history loaded after a restart.
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { OverloadedError } from "../../actors/errors.ts";
 import { createRuntime } from "../../actors/runtime.ts";
 import type { TroupeEvent } from "../../actors/events.ts";
 import type { Runtime } from "../../actors/runtime_types.ts";
@@ -164,6 +165,44 @@ Deno.test("usage(), audit() and deleteSession() read their own writes while othe
       llm: mockLlm({ latencyMs: 2 }),
     });
     await readsUnderLoad(runtime);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("with NATS down, usage() is refused as overloaded instead of hanging, deleteSession() goes on, and both catch up once it is back", async () => {
+  await using nats = await startNatsServer();
+  const dir = await Deno.makeTempDir();
+  const reported: unknown[] = [];
+  try {
+    await using runtime = createRuntime({
+      store: `${dir}/troupe.db`,
+      bus: nats.url,
+      llm: mockLlm(),
+      onError: (error) => reported.push(error),
+    });
+    await runtime.ready();
+    await runtime.send({ session: "before", content: "stored" });
+    assertEquals((await runtime.usage({}))[0]?.calls, 1);
+    await nats.stop();
+    await runtime.send({ session: "during", content: "not stored yet" });
+    const [read, deletion] = await Promise.allSettled([
+      runtime.usage({}),
+      runtime.deleteSession({ session: "before" }),
+    ]);
+    assert(
+      read.status === "rejected" && read.reason instanceof OverloadedError &&
+        read.reason.retryAfterMs > 0 && /not stored yet/.test(read.reason.message),
+      `usage() while the events cannot be stored: ${JSON.stringify(read)}`,
+    );
+    assertEquals(deletion, { status: "fulfilled", value: true });
+    assertEquals((await runtime.history({ session: "before" })).messages, []);
+    assert(reported.some((error) => /before its last events are stored/.test(String(error))));
+    await nats.restart();
+    await eventually("usage to count both calls", async () => {
+      const totals = await runtime.usage({}).catch(() => []);
+      return totals[0]?.calls === 2;
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
