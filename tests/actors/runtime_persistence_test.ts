@@ -4,7 +4,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { OverloadedError } from "../../actors/errors.ts";
 import { createRuntime } from "../../actors/runtime.ts";
 import type { TroupeEvent } from "../../actors/events.ts";
-import type { Runtime } from "../../actors/runtime_types.ts";
+import type { Runtime, RuntimeOptions } from "../../actors/runtime_types.ts";
 import { mockLlm } from "../../adapters/llm/mock_llm.ts";
 import { startNatsServer, startPostgres } from "../_harness/mod.ts";
 import { eventually } from "../_helpers/eventually.ts";
@@ -142,45 +142,38 @@ async function readsUnderLoad(runtime: Runtime): Promise<void> {
   }
 }
 
-Deno.test("usage(), audit() and deleteSession() read their own writes while other sessions keep sending (SQLite, in-process bus)", async () => {
+/** Run `use` with a runtime on a fresh SQLite file; closes it and removes the file afterwards. */
+async function onSqliteFile(
+  options: RuntimeOptions,
+  use: (runtime: Runtime) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir();
   try {
-    await using runtime = createRuntime({
-      store: `${dir}/troupe.db`,
-      llm: mockLlm({ latencyMs: 2 }),
-    });
-    await readsUnderLoad(runtime);
+    await using runtime = createRuntime({ store: `${dir}/troupe.db`, ...options });
+    await use(runtime);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("usage(), audit() and deleteSession() read their own writes while other sessions keep sending (SQLite, in-process bus)", async () => {
+  await onSqliteFile({ llm: mockLlm({ latencyMs: 2 }) }, readsUnderLoad);
 });
 
 Deno.test("usage(), audit() and deleteSession() read their own writes while other sessions keep sending (SQLite, NATS)", async () => {
   await using nats = await startNatsServer();
-  const dir = await Deno.makeTempDir();
-  try {
-    await using runtime = createRuntime({
-      store: `${dir}/troupe.db`,
-      bus: nats.url,
-      llm: mockLlm({ latencyMs: 2 }),
-    });
-    await readsUnderLoad(runtime);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await onSqliteFile({ bus: nats.url, llm: mockLlm({ latencyMs: 2 }) }, readsUnderLoad);
 });
 
 Deno.test("with NATS down, usage() is refused as overloaded instead of hanging, deleteSession() goes on, and both catch up once it is back", async () => {
   await using nats = await startNatsServer();
-  const dir = await Deno.makeTempDir();
   const reported: unknown[] = [];
-  try {
-    await using runtime = createRuntime({
-      store: `${dir}/troupe.db`,
-      bus: nats.url,
-      llm: mockLlm(),
-      onError: (error) => reported.push(error),
-    });
+  const options = {
+    bus: nats.url,
+    llm: mockLlm(),
+    onError: (error: unknown) => reported.push(error),
+  };
+  await onSqliteFile(options, async (runtime) => {
     await runtime.ready();
     await runtime.send({ session: "before", content: "stored" });
     assertEquals((await runtime.usage({}))[0]?.calls, 1);
@@ -203,7 +196,5 @@ Deno.test("with NATS down, usage() is refused as overloaded instead of hanging, 
       const totals = await runtime.usage({}).catch(() => []);
       return totals[0]?.calls === 2;
     });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
