@@ -65,8 +65,9 @@ export interface RuntimeOptions {
    * ms (its usage and audit records are kept): a sweep every tenth of it
    * (between 1 s and 10 min) deletes the sessions whose newest history entry
    * is older, never one that is live or was used since it was found idle,
-   * and emits `session.deleted` (reason `retention`) for each. A gateway whose clients send no session id gets a one-shot session per
-   * call; this bounds what they leave behind. `0` keeps sessions forever.
+   * and emits `session.deleted` (reason `retention`) for each. A gateway whose
+   * clients send no session id gets a one-shot session per call; this bounds
+   * what they leave behind. `0` keeps sessions forever.
    * Needs a store with `idleSessions` and `deleteSession` (every store Troupe
    * ships has them).
    * @default {0}
