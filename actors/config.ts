@@ -317,16 +317,9 @@ function parseDatabaseUrl(text: string, name: string): string {
     }
     return text;
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
-    throw new InvalidInputError(
-      name,
-      // Only the scheme is shown: the rest of a URL may hold a password.
-      `Cannot start: ${name} must be a file path or a postgres:// URL, current value is a "${
-        text.split(":")[0]
-      }:" URL`,
-    );
-  }
-  const scheme = pathScheme(text);
+  // Any other URL (`mysql://…`) or scheme (`sqlite:…`; a one-letter one is a drive letter
+  // unless `//` follows). Only the scheme is shown: the rest of a URL may hold a password.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1] ?? pathScheme(text);
   if (scheme !== null) {
     throw new InvalidInputError(
       name,
