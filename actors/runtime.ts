@@ -458,18 +458,16 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     await directory.remove(key, "deleted", async () => {
       // The cancelled run's events reach the store before its rows are deleted. With the bus
       // or the store down, the deletion goes on after a while: late run rows hold no content.
-      await deadline(bus.flush(), STORED_WAIT_MS).catch((error) => {
-        const late = error instanceof DOMException && error.name === "TimeoutError";
+      const stored = await storedSoFar().catch((error) => onError(error, { org, session }));
+      if (stored === false) {
         onError(
-          late
-            ? new Error(
-              `Deleting the session before its last events are stored (waited ${STORED_WAIT_MS} ms): ` +
-                "rows of its runs may be written after the deletion",
-            )
-            : error,
+          new Error(
+            `Deleting the session before its last events are stored (waited ${STORED_WAIT_MS} ms): ` +
+              "rows of its runs may be written after the deletion",
+          ),
           { org, session },
         );
-      });
+      }
       existed = (await deleteStored(org, session)) || existed;
       if (existed) publish(org, session, { type: "session.deleted", reason: "requested" });
     });
@@ -510,35 +508,42 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   }
 
   /**
-   * Read your writes: wait until the events emitted so far are stored (not later ones). With
-   * the bus or the store down that could be long: after STORED_WAIT_MS the read is refused
-   * as overloaded (retry shortly) rather than answered without them or left hanging.
+   * Read your writes: wait until the events emitted so far are stored (not later ones), for
+   * at most STORED_WAIT_MS, since with the bus or the store down that could be long. Resolves
+   * with false when that was not enough.
    */
-  async function storedSoFar(action: string): Promise<void> {
+  async function storedSoFar(): Promise<boolean> {
     try {
       await deadline(bus.flush(), STORED_WAIT_MS);
+      return true;
     } catch (error) {
-      if (!(error instanceof DOMException && error.name === "TimeoutError")) throw error;
-      throw new OverloadedError(
-        `Cannot ${action}: the events emitted before this request are not stored yet ` +
-          `(the event bus or the store is behind or unavailable); try again shortly`,
-        STORED_RETRY_AFTER_MS,
-      );
+      if (error instanceof DOMException && error.name === "TimeoutError") return false;
+      throw error;
     }
+  }
+
+  /** A read of stored events is refused as overloaded (retry shortly), not answered without them. */
+  async function readYourWrites(action: string): Promise<void> {
+    if (await storedSoFar()) return;
+    throw new OverloadedError(
+      `Cannot ${action}: the events emitted before this request are not stored yet ` +
+        `(the event bus or the store is behind or unavailable); try again shortly`,
+      STORED_RETRY_AFTER_MS,
+    );
   }
 
   async function usage(input: UsageInput): Promise<UsageTotals[]> {
     checkObject(input, "read usage");
     const org = input.org === undefined ? "default" : checkId("org", input.org, "read usage");
     if (queries === null) throw noQueries("read usage");
-    await storedSoFar("read usage");
+    await readYourWrites("read usage");
     return queries.usageTotals({ ...input, org });
   }
 
   async function audit(input: AuditInput): Promise<AuditTrailPage> {
     const { org, session } = refOf(input, "read the audit trail");
     if (queries === null) throw noQueries("read the audit trail");
-    await storedSoFar("read the audit trail");
+    await readYourWrites("read the audit trail");
     return queries.auditTrail({
       org,
       session,
