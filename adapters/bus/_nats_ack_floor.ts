@@ -61,25 +61,22 @@ export function ackFloorWaits(read: ReadAckFloor, pollMs: number): AckFloorWaits
 
   function reach(group: string, seq: number, timeoutMs: number): Promise<boolean> {
     if (stopping.signal.aborted) return Promise.resolve(false);
-    let waits = groups.get(group);
-    const idle = waits === undefined;
-    if (waits === undefined) {
-      waits = new Set();
-      groups.set(group, waits);
-    }
+    const polled = groups.get(group);
+    const waits = polled ?? new Set<Wait>();
+    if (polled === undefined) groups.set(group, waits);
     const { promise, resolve } = Promise.withResolvers<boolean>();
-    const set = waits;
     const wait: Wait = {
       seq,
       finish(reached) {
-        if (!set.delete(wait)) return;
+        if (!waits.delete(wait)) return;
         clearTimeout(timer);
         resolve(reached);
       },
     };
     const timer = setTimeout(() => wait.finish(false), timeoutMs);
     waits.add(wait);
-    if (idle) void poll(group, waits);
+    // Started once the wait is in: a poll ends as soon as it finds no wait.
+    if (polled === undefined) void poll(group, waits);
     return promise;
   }
 
