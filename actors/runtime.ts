@@ -29,9 +29,11 @@ import { checkLlmOptions } from "./llm_options.ts";
 import { sessionMachine } from "./session_machine.ts";
 import { streamChannel } from "./stream_channel.ts";
 import {
+  AUDIT_PAGE_SIZE,
   checkContent,
   checkContext,
   checkId,
+  checkInteger,
   checkObject,
   checkPageSize,
   checkPolicy,
@@ -541,13 +543,21 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   }
 
   async function audit(input: AuditInput): Promise<AuditTrailPage> {
-    const { org, session } = refOf(input, "read the audit trail");
-    if (queries === null) throw noQueries("read the audit trail");
-    await readYourWrites("read the audit trail");
+    const action = "read the audit trail";
+    const { org, session } = refOf(input, action);
+    // Checked before the wait below: a bad page is refused at once, not after up to 15 s.
+    const limit = input.limit === undefined
+      ? AUDIT_PAGE_SIZE.default
+      : checkInteger("limit", input.limit, 1, AUDIT_PAGE_SIZE.max, action);
+    if (input.before !== undefined && typeof input.before !== "string") {
+      throw new InvalidInputError("before", `Cannot ${action}: before must be a cursor string`);
+    }
+    if (queries === null) throw noQueries(action);
+    await readYourWrites(action);
     return queries.auditTrail({
       org,
       session,
-      ...(input.limit === undefined ? {} : { limit: input.limit }),
+      limit,
       ...(input.before === undefined ? {} : { before: input.before }),
     });
   }

@@ -118,6 +118,9 @@ export function pathScheme(text: string): string | null {
 /** The size of a page of history or sessions when the caller gives none, and the most a page holds. */
 export const PAGE_SIZE = { default: 50, max: 1000 } as const;
 
+/** The size of a page of a session's audit trail when the caller gives none, and the most a page holds. */
+export const AUDIT_PAGE_SIZE = { default: 100, max: 1000 } as const;
+
 /**
  * Check the `limit` of a page of history or sessions: the default page size
  * when absent, else a whole number from 1 to `PAGE_SIZE.max`.

@@ -1,6 +1,6 @@
 // What each route of the HTTP API does, keyed "METHOD /template": the operations of the OpenAPI document.
 
-import { PAGE_SIZE } from "../../actors/validate.ts";
+import { AUDIT_PAGE_SIZE, PAGE_SIZE } from "../../actors/validate.ts";
 
 type Operation = Record<string, unknown>;
 
@@ -70,6 +70,27 @@ export const OPERATIONS: Record<string, Operation> = {
       "Idempotent: deleting a session that does not exist (or no longer) also answers 204. Usage records are kept.",
     parameters: [sessionParam],
     responses: { "204": { description: "Deleted (or there was nothing to delete)." } },
+  },
+  "GET /v1/sessions/{session}/events": {
+    operationId: "readAuditTrail",
+    tags: ["sessions"],
+    summary:
+      "Read a session's audit trail: its events as stored, newest page first (events in a page oldest first).",
+    description:
+      "Every event of the session, a deleted session's too (deletion keeps them). It first waits for the events emitted before the request to be stored; if they cannot be within 15 s (bus or database down) it answers 503 with Retry-After. 501 on a store that keeps no events.",
+    parameters: [
+      sessionParam,
+      query(
+        "limit",
+        `At most this many events (1–${AUDIT_PAGE_SIZE.max}, default ${AUDIT_PAGE_SIZE.default}).`,
+        { type: "integer", minimum: 1, maximum: AUDIT_PAGE_SIZE.max },
+      ),
+      query("before", "The `next` cursor of the previous page.", { type: "string" }),
+    ],
+    responses: {
+      "200": json("AuditPage", "A page of events."),
+      "501": json("Error", "The store keeps no events (give the server a SQL store)."),
+    },
   },
   "GET /v1/sessions/{session}/messages": {
     operationId: "readHistory",
@@ -146,7 +167,10 @@ export const OPERATIONS: Record<string, Operation> = {
         enum: ["session", "model", "none"],
       }),
     ],
-    responses: { "200": json("UsageReport", "The totals.") },
+    responses: {
+      "200": json("UsageReport", "The totals."),
+      "501": json("Error", "The store keeps no events (give the server a SQL store)."),
+    },
   },
   "POST /v1/chat/completions": {
     operationId: "createChatCompletion",

@@ -1,6 +1,7 @@
 // The JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of what Troupe's HTTP API sends and answers.
 
 import { MAX_STOP_SEQUENCES, MAX_TEMPERATURE, MAX_TOKENS_LIMIT } from "../../actors/llm_options.ts";
+import { EVENT_TYPES } from "../../actors/validate_event.ts";
 
 type Schema = Record<string, unknown>;
 
@@ -235,6 +236,32 @@ export const SCHEMAS: Record<string, Schema> = {
     required: ["messages", "next"],
     properties: {
       messages: { type: "array", items: ref("HistoryEntry"), description: "Oldest first." },
+      next: {
+        type: ["string", "null"],
+        description: "Pass as `before` for the page before this one; null at the start.",
+      },
+    },
+  },
+  Event: {
+    type: "object",
+    description:
+      "An event as Troupe emitted and stored it; each type's fields are listed in docs/events.md.",
+    required: ["id", "type", "ts", "org", "session"],
+    properties: {
+      id: str("The event id (a UUIDv7)."),
+      type: { type: "string", enum: [...EVENT_TYPES] },
+      ts: int("When it happened, in ms since the epoch."),
+      org: str("The org."),
+      session: str("The session."),
+      run: str("The run, for the events of a run."),
+    },
+    additionalProperties: true,
+  },
+  AuditPage: {
+    type: "object",
+    required: ["events", "next"],
+    properties: {
+      events: { type: "array", items: ref("Event"), description: "Oldest first." },
       next: {
         type: ["string", "null"],
         description: "Pass as `before` for the page before this one; null at the start.",

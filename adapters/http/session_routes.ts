@@ -1,4 +1,5 @@
-// The native API's org-level routes: list the org's sessions, delete one, total the org's usage.
+// The native API's org-level routes: list the org's sessions, delete one, read one's audit trail,
+// total the org's usage.
 
 import { InvalidInputError } from "../../actors/errors.ts";
 import type { Runtime } from "../../actors/runtime.ts";
@@ -17,6 +18,11 @@ const GROUPS = ["session", "model", "none"] as const;
  * - `DELETE /v1/sessions/{session}` cancels the session's run and queue,
  *   stops its actor, deletes its history and state, and answers 204, whether
  *   or not the session existed (deleting is idempotent).
+ * - `GET /v1/sessions/{session}/events?limit&before` answers `{ events, next }`:
+ *   the session's audit trail as stored (every event, a deleted session's
+ *   too), newest page first and events within a page oldest first, `next` the
+ *   cursor of the older page (`null` at the start). Like usage, it first waits
+ *   for the events emitted before the request to be stored.
  * - `GET /v1/usage?from&to&group_by=session|model` answers `{ groupBy, from,
  *   to, totals: [{ key, calls, inputTokens, outputTokens, cachedTokens,
  *   reasoningTokens, totalTokens }] }`; `from` and `to` are ms since the epoch
@@ -54,6 +60,18 @@ export function sessionRoutes(runtime: Runtime): Route[] {
     return new Response(null, { status: 204 });
   }
 
+  async function events({ url, org, params }: RouteContext): Promise<Response> {
+    const limit = url.searchParams.get("limit");
+    const before = url.searchParams.get("before");
+    const page = await runtime.audit({
+      org,
+      session: params[0]!,
+      ...(limit === null ? {} : { limit: wholeNumber("limit", limit, "read the audit trail") }),
+      ...(before === null ? {} : { before }),
+    });
+    return jsonResponse(200, page);
+  }
+
   async function usage({ url, org }: RouteContext): Promise<Response> {
     const from = instant(url.searchParams.get("from"), "from");
     const to = instant(url.searchParams.get("to"), "to");
@@ -76,6 +94,7 @@ export function sessionRoutes(runtime: Runtime): Route[] {
   return [
     { path: /^\/v1\/sessions$/, methods: { GET: list } },
     { path: /^\/v1\/sessions\/([^/]+)$/, methods: { DELETE: remove } },
+    { path: /^\/v1\/sessions\/([^/]+)\/events$/, methods: { GET: events } },
     { path: /^\/v1\/usage$/, methods: { GET: usage } },
   ];
 }

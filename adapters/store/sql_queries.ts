@@ -10,11 +10,11 @@ import type {
 export type { AuditTrailPage, AuditTrailQuery, UsageTotals, UsageTotalsQuery };
 import type { Kysely } from "kysely";
 import { InvalidInputError } from "../../actors/errors.ts";
+import { AUDIT_PAGE_SIZE } from "../../actors/validate.ts";
 import { decodeAuditPosition, encodeCursor } from "./_cursor.ts";
 import type { Database } from "./schema.ts";
 
 const GROUPS = ["session", "model", "none"] as const;
-const MAX_AUDIT_LIMIT = 1000;
 
 /**
  * Sums the usage of an org's LLM calls over a time range, grouped by session
@@ -113,11 +113,11 @@ export async function auditTrail(
   db: Kysely<Database>,
   query: AuditTrailQuery,
 ): Promise<AuditTrailPage> {
-  const { org, session, limit = 100, before } = query;
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_AUDIT_LIMIT) {
+  const { org, session, limit = AUDIT_PAGE_SIZE.default, before } = query;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > AUDIT_PAGE_SIZE.max) {
     throw new InvalidInputError(
       "limit",
-      `Cannot read the audit trail: limit must be an integer from 1 to ${MAX_AUDIT_LIMIT}, current value is ${limit}`,
+      `Cannot read the audit trail: limit must be an integer from 1 to ${AUDIT_PAGE_SIZE.max}, current value is ${limit}`,
     );
   }
   let select = db.selectFrom("audit_events").select(["id", "ts", "body"])

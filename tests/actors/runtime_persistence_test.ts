@@ -1,7 +1,11 @@
 // The runtime with real stores and buses: events persisted once, history loaded after a restart.
 
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { OverloadedError } from "../../actors/errors.ts";
+import {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+  rejects as assertRejects,
+} from "node:assert/strict";
+import { InvalidInputError, OverloadedError } from "../../actors/errors.ts";
 import { createRuntime } from "../../actors/runtime.ts";
 import type { TroupeEvent } from "../../actors/events.ts";
 import type { Runtime, RuntimeOptions } from "../../actors/runtime_types.ts";
@@ -189,6 +193,11 @@ Deno.test("with NATS down, usage() is refused as overloaded instead of hanging, 
       `usage() while the events cannot be stored: ${JSON.stringify(read)}`,
     );
     assertEquals(deletion, { status: "fulfilled", value: true });
+    // A bad page is refused at once: after the wait, it would be refused as overloaded.
+    await assertRejects(
+      () => runtime.audit({ session: "during", limit: 0 }),
+      (error: unknown) => error instanceof InvalidInputError && error.field === "limit",
+    );
     assertEquals((await runtime.history({ session: "before" })).messages, []);
     assert(reported.some((error) => /before its last events are stored/.test(String(error))));
     await nats.restart();

@@ -77,6 +77,29 @@ Deno.test("an org's usage totals count only its own calls, per session and per m
   assertEquals(all.groupBy, "none");
 });
 
+Deno.test("an org reads only its own audit trail of a session id both orgs use", async () => {
+  await using t = await startServer();
+  await send(t, "acme", "shared", "acme secret");
+  await send(t, "globex", "shared", "globex hello");
+  await send(t, "globex", "shared", "globex again");
+  const read = async (as: string) =>
+    (await json(await t.call("/v1/sessions/shared/events", { as }))).events as {
+      org: string;
+      type: string;
+    }[];
+  const acme = await read("acme");
+  const globex = await read("globex");
+  assert(acme.length > 0 && acme.every((e) => e.org === "acme"));
+  assert(globex.every((e) => e.org === "globex"));
+  const runs = (events: { type: string }[]) =>
+    events.filter((e) => e.type === "run.completed").length;
+  assertEquals([runs(acme), runs(globex)], [1, 2]);
+  const smuggled = await json(
+    await t.call("/v1/sessions/shared/events?org=acme", { as: "globex" }),
+  );
+  assertEquals(smuggled.events, globex);
+});
+
 Deno.test("an org cannot delete or cancel another org's session", async () => {
   await using t = await startServer({ llm: { latencyMs: IN_FLIGHT_MS } });
   const pending = t.call("/v1/sessions/busy/messages", {
@@ -123,6 +146,7 @@ Deno.test("every route but health answers 401 with WWW-Authenticate without a va
     ["DELETE", "/v1/sessions/s1"],
     ["GET", "/v1/sessions/s1/messages"],
     ["POST", "/v1/sessions/s1/messages"],
+    ["GET", "/v1/sessions/s1/events"],
     ["POST", "/v1/sessions/s1/cancel"],
     ["GET", "/v1/usage"],
     ["GET", "/nope"],

@@ -202,6 +202,9 @@ Deno.test("real responses of every route meet the schemas the document gives the
   assertEquals(await check("GET", "/v1/sessions"), "200");
   assertEquals(await check("GET", "/v1/usage", { path: "/v1/usage?group_by=model" }), "200");
   assertEquals(await check("GET", "/v1/usage", { path: "/v1/usage?group_by=day" }), "400");
+  const events = "/v1/sessions/{session}/events";
+  assertEquals(await check("GET", events, { path: "/v1/sessions/s1/events?limit=2" }), "200");
+  assertEquals(await check("GET", events, { path: "/v1/sessions/s1/events?limit=0" }), "400");
   assertEquals(await check("DELETE", "/v1/sessions/{session}"), "204");
   const ask = { model: "m", messages: [{ role: "user", content: "hi" }] };
   assertEquals(await check("POST", chat, json(ask, { "x-session-id": "s2" })), "200");

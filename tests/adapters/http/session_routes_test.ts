@@ -1,4 +1,5 @@
-// GET /v1/sessions, DELETE /v1/sessions/{session} and GET /v1/usage over real HTTP, on SQLite.
+// GET /v1/sessions, DELETE /v1/sessions/{session}, GET /v1/sessions/{session}/events and
+// GET /v1/usage over real HTTP, on SQLite.
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { TroupeEvent } from "../../../actors/events.ts";
@@ -194,12 +195,89 @@ Deno.test("a message sent right after a delete lands in a fresh session, never b
   assertEquals((history.messages as { content: string }[]).map((m) => m.content), ["new", "new"]);
 });
 
-Deno.test("GET /v1/usage on a store that keeps no events is a 501 that says how to get usage", async () => {
+Deno.test("GET /v1/usage and the audit trail on a store that keeps no events are 501s that say what to use", async () => {
   await using t = await startServer({ runtime: { store: memoryStore() } });
-  const response = await t.call("/v1/usage");
-  assertEquals(response.status, 501);
-  const error = await errorOf(response);
-  assertEquals(error.code, "unsupported");
-  assert(String(error.message).includes("SQL store"), String(error.message));
+  await send(t, "s1", "hello");
+  for (const path of ["/v1/usage", "/v1/sessions/s1/events"]) {
+    const response = await t.call(path);
+    assertEquals(response.status, 501, path);
+    const error = await errorOf(response);
+    assertEquals(error.code, "unsupported", path);
+    assert(String(error.message).includes("SQL store"), String(error.message));
+  }
+  assertEquals(t.unexpected.length, 0);
+});
+
+/** Every page of a session's audit trail, newest page first, as the route pages it. */
+async function trail(t: TestServer, session: string, limit: number): Promise<TroupeEvent[][]> {
+  const pages: TroupeEvent[][] = [];
+  let path = `/v1/sessions/${session}/events?limit=${limit}`;
+  while (true) {
+    const page = await json(await t.call(path));
+    pages.push(page.events as TroupeEvent[]);
+    if (page.next === null) return pages;
+    path = `/v1/sessions/${session}/events?limit=${limit}&before=${
+      encodeURIComponent(page.next as string)
+    }`;
+  }
+}
+
+Deno.test("GET /v1/sessions/{session}/events pages through the session's events as emitted, the last reply's included", async () => {
+  await using t = await startServer();
+  const emitted: TroupeEvent[] = [];
+  t.runtime.subscribe((event) => event.session === "s1" && emitted.push(event));
+  await send(t, "s1", "one");
+  await send(t, "other", "not in s1's trail");
+  await send(t, "s1", "two");
+  await send(t, "s1", "three");
+  // No wait for the persister: the route waits for the events emitted before it.
+  const pages = await trail(t, "s1", 4);
+  const read = pages.toReversed().flat();
+  assertEquals(read, emitted, "every event of s1, in order, as emitted");
+  assert(emitted.length > 8, `three sends make more than 8 events: ${emitted.length}`);
+  assert(pages.every((page) => page.length <= 4) && pages[0]!.length === 4);
+  assertEquals(
+    read.at(-1)!.type === "run.completed" || read.at(-1)!.type === "usage.recorded",
+    true,
+  );
+  const whole = await json(await t.call("/v1/sessions/s1/events"));
+  assertEquals([whole.events, whole.next], [emitted, null], "the default page holds them all");
+});
+
+Deno.test("a deleted session's audit trail stays and ends with its deletion", async () => {
+  await using t = await startServer();
+  await send(t, "gone", "forget me");
+  await remove(t, "gone");
+  const events = (await json(await t.call("/v1/sessions/gone/events"))).events as TroupeEvent[];
+  assertEquals(events.at(-1)!.type, "session.deleted");
+  assert(events.some((e) => e.type === "run.completed"), "the run's events are kept");
+  assert(
+    !JSON.stringify(events).includes("forget me"),
+    "the trail holds no message content",
+  );
+  const never = await json(await t.call("/v1/sessions/never-existed/events"));
+  assertEquals(never, { events: [], next: null });
+});
+
+Deno.test("GET /v1/sessions/{session}/events refuses a bad limit, cursor or session with 400 naming it", async () => {
+  await using t = await startServer();
+  await send(t, "s1", "hello");
+  const cases: [string, string][] = [
+    ["/v1/sessions/s1/events?limit=0", "limit"],
+    ["/v1/sessions/s1/events?limit=1001", "limit"],
+    ["/v1/sessions/s1/events?limit=ten", "limit"],
+    ["/v1/sessions/s1/events?limit=", "limit"],
+    ["/v1/sessions/s1/events?before=garbage!", "before"],
+    ["/v1/sessions/s1/events?before=", "before"],
+    // A history cursor is no audit cursor.
+    ["/v1/sessions/s1/events?before=WyJoIiwzXQ", "before"],
+    ["/v1/sessions/a%20b/events", "session"],
+  ];
+  for (const [path, field] of cases) {
+    const response = await t.call(path);
+    assertEquals(response.status, 400, path);
+    const error = await errorOf(response);
+    assertEquals([error.code, error.field], ["invalid_input", field], path);
+  }
   assertEquals(t.unexpected.length, 0);
 });
