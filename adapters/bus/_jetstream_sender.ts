@@ -9,7 +9,7 @@ import {
   TimeoutError,
 } from "@nats-io/transport-node";
 import { JetStreamApiError } from "@nats-io/jetstream";
-import type { SendFn } from "./_nats_publisher.ts";
+import { AckLostError, type SendFn } from "./_nats_publisher.ts";
 import { BusError } from "./errors.ts";
 
 /** Options of {@linkcode jetStreamSender}. */
@@ -25,6 +25,12 @@ export interface JetStreamSender {
    * the stream sequence the event is stored under.
    */
   send: SendFn;
+  /**
+   * The connection was re-established: the acks of the publishes still waiting
+   * went to the old one, or their publishes never reached the stream. Each
+   * rejects at once with an `AckLostError` instead of at its timeout.
+   */
+  reconnected(): void;
   /** Stops listening for acks; publishes still waiting reject. */
   close(): void;
 }
@@ -118,6 +124,12 @@ export function jetStreamSender(
     return promise;
   }
 
+  function reconnected(): void {
+    const lost = [...waiting.values()];
+    waiting.clear();
+    for (const entry of lost) entry.reject(new AckLostError());
+  }
+
   function close(): void {
     subscription.unsubscribe();
     clearTimeout(sweeper);
@@ -127,7 +139,7 @@ export function jetStreamSender(
     waiting.clear();
   }
 
-  return { send, close };
+  return { send, reconnected, close };
 }
 
 /** The stream sequence of a stored message, or the error its ack reports. */

@@ -7,6 +7,27 @@ import { watermarkWaits } from "./_watermark_waits.ts";
 /** Sends one serialised event; resolves with its stream sequence once the stream acknowledged it. */
 export type SendFn = (subject: string, payload: string, msgID: string) => Promise<number>;
 
+/**
+ * The rejection of a send whose ack was lost with its connection (NATS
+ * reconnected before the stream answered). Not a failure: the publisher sends
+ * the event again at once, and the stream drops the copy if it stored the first.
+ *
+ * @example
+ * ```ts
+ * import { AckLostError } from "./_nats_publisher.ts";
+ *
+ * const error: unknown = new AckLostError();
+ * console.assert(error instanceof AckLostError);
+ * ```
+ */
+export class AckLostError extends Error {
+  /** Make one; the message says what happened. */
+  constructor() {
+    super("Cannot wait for the stream's ack: the connection to NATS was re-established first");
+    this.name = "AckLostError";
+  }
+}
+
 /** What the publisher needs. */
 export interface PublisherOptions {
   /** Publishes and awaits the stream's ack; rejects on timeout, no responders, disconnect. */
@@ -32,6 +53,12 @@ export interface Publisher {
    * Once `flush()` resolved, every event enqueued before it is at or below it.
    */
   streamSeq(): number;
+  /**
+   * The connection is back: send every event waiting out a backoff now, and
+   * start its backoff over. An outage grows the backoff to seconds; without
+   * this, the events would reach the stream that long after the server did.
+   */
+  retryNow(): void;
   /** Stop retrying; pending flushes reject. Returns how many events stay unacked. */
   stop(): number;
 }
@@ -68,7 +95,8 @@ export function publisher(options: PublisherOptions): Publisher {
   let queue: Item[] = [];
   let head = 0;
   const inFlight = new Set<number>();
-  const retries = new Set<ReturnType<typeof setTimeout>>();
+  // Events waiting out a backoff, by their timer.
+  const retries = new Map<ReturnType<typeof setTimeout>, Item>();
   let nextSeq = 0;
   // The oldest event not yet acked (`nextSeq` when all are): every sequence below it is acked.
   let oldest = 0;
@@ -124,12 +152,28 @@ export function publisher(options: PublisherOptions): Publisher {
 
   function failed(item: Item, error: unknown): void {
     if (stopping.signal.aborted) return;
+    if (error instanceof AckLostError) {
+      item.failures = 0;
+      deliver(item);
+      return;
+    }
     report(error, item.event);
     const timer = setTimeout(() => {
       retries.delete(timer);
       if (!stopping.signal.aborted) deliver(item);
     }, backoff(++item.failures));
-    retries.add(timer);
+    retries.set(timer, item);
+  }
+
+  function retryNow(): void {
+    if (stopping.signal.aborted) return;
+    const waiting = [...retries];
+    retries.clear();
+    for (const [timer, item] of waiting) {
+      clearTimeout(timer);
+      item.failures = 0;
+      deliver(item);
+    }
   }
 
   function pump(): void {
@@ -181,11 +225,11 @@ export function publisher(options: PublisherOptions): Publisher {
 
   function stop(): number {
     stopping.abort();
-    for (const timer of retries) clearTimeout(timer);
+    for (const timer of retries.keys()) clearTimeout(timer);
     retries.clear();
     waiters.rejectAll(undelivered("flush"));
     return backlog();
   }
 
-  return { enqueue, backlog, flush, streamSeq: () => streamSeq, stop };
+  return { enqueue, backlog, flush, streamSeq: () => streamSeq, retryNow, stop };
 }

@@ -22,6 +22,8 @@ export interface ResolvedOptions {
   closeTimeoutMs: number;
   /** Consumers' ack wait, in ms. */
   ackWaitMs: number;
+  /** A publish's wait for its ack, in ms. */
+  publishTimeoutMs: number;
 }
 
 /** Throw a `TypeError` or `RangeError` at once on an option that cannot work. */
@@ -65,10 +67,12 @@ export function checkNatsBusOptions(options: ResolvedOptions): void {
       `Cannot create the NATS bus: closeTimeoutMs must be >= 0, current value is ${options.closeTimeoutMs}`,
     );
   }
-  if (!(options.ackWaitMs >= 1)) {
-    throw new RangeError(
-      `Cannot create the NATS bus: ackWaitMs must be >= 1, current value is ${options.ackWaitMs}`,
-    );
+  for (const key of ["ackWaitMs", "publishTimeoutMs"] as const) {
+    if (!(options[key] >= 1)) {
+      throw new RangeError(
+        `Cannot create the NATS bus: ${key} must be >= 1, current value is ${options[key]}`,
+      );
+    }
   }
 }
 

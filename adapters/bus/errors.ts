@@ -6,6 +6,7 @@ import type { TroupeEvent } from "../../actors/events.ts";
 /** Stable machine-readable codes of {@linkcode BusError}. */
 export type BusErrorCode =
   | "connect_failed"
+  | "disconnected"
   | "publish_failed"
   | "consume_failed"
   | "undelivered"
@@ -26,8 +27,9 @@ export interface BusErrorOptions {
 }
 
 /**
- * An error of a bus adapter: it could not connect, a publish or a pull failed
- * (reported, then retried), or it was closed with events undelivered. `code`
+ * An error of a bus adapter: it could not connect, lost its connection
+ * (reported, then reconnected), a publish or a pull failed (reported, then
+ * retried), or it was closed with events undelivered. `code`
  * is stable and lower-case, like `TroupeError`'s.
  *
  * @example Telling an undelivered close apart

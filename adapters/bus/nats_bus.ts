@@ -62,9 +62,16 @@ export interface NatsBusOptions {
    */
   ackWaitMs?: number;
   /**
+   * How long a publish waits for the stream's ack before it is sent again. A
+   * reconnect sends the publishes still waiting again at once, whatever this is.
+   * @default {5_000}
+   */
+  publishTimeoutMs?: number;
+  /**
    * Receives what the bus cannot throw: a subscriber that threw (with its
-   * event), a publish being retried (once per outage, with the first event
-   * concerned), an event published after close, a pull being retried.
+   * event), the connection lost (once per disconnect), a publish being retried
+   * (once per outage, with the first event concerned), an event published
+   * after close, a pull being retried.
    * @default {writes a JSON line to stderr}
    */
   onError?: BusErrorHandler;
@@ -75,8 +82,6 @@ export interface NatsBusOptions {
   name?: string;
 }
 
-// How long one publish waits for the stream's ack before it is retried.
-const PUBLISH_TIMEOUT_MS = 5_000;
 // How often `flush` looks at a consuming group's backlog.
 const GROUP_POLL_MS = 20;
 // How long JetStream API calls (stream and consumer info, acks) wait.
@@ -145,6 +150,7 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
     maxInFlight = 1_024,
     closeTimeoutMs = 10_000,
     ackWaitMs = 30_000,
+    publishTimeoutMs = 5_000,
     onError = logBusError,
     name = "troupe",
   } = options;
@@ -157,6 +163,7 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
     maxInFlight,
     closeTimeoutMs,
     ackWaitMs,
+    publishTimeoutMs,
   });
 
   let nc: NatsConnection;
@@ -182,7 +189,7 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
   }
   const js = jetstream(nc, { timeout: API_TIMEOUT_MS });
   const fan = fanOut(onError);
-  const sender = jetStreamSender(nc, { timeoutMs: PUBLISH_TIMEOUT_MS });
+  const sender = jetStreamSender(nc, { timeoutMs: publishTimeoutMs });
   const outbox = publisher({
     send: sender.send,
     subjectOf: (event) => natsSubject(subjectPrefix, event),
@@ -191,6 +198,25 @@ export async function natsBus(options: NatsBusOptions): Promise<EventBus & Async
   });
   const closing = new AbortController();
   let closed: Promise<void> | undefined;
+
+  // A lost connection is reported once. Its reconnect ends the waits the outage left behind:
+  // publishes whose acks went with the old connection (they would wait out their timeout) and
+  // backoffs grown to seconds meanwhile. The iteration ends when the connection closes.
+  (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect" && !closing.signal.aborted) {
+        onError(
+          new BusError(
+            "disconnected",
+            `Lost the connection to NATS at ${status.server}: reconnecting every ${RECONNECT_WAIT_MS} ms; events wait in the outbox meanwhile`,
+          ),
+        );
+      } else if (status.type === "reconnect") {
+        sender.reconnected();
+        outbox.retryNow();
+      }
+    }
+  })().catch((error) => onError(error));
 
   function publish(event: TroupeEvent): void {
     if (closed !== undefined) {

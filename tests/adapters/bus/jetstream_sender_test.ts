@@ -9,6 +9,7 @@ import {
 } from "@nats-io/transport-node";
 import { JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import { jetStreamSender } from "../../../adapters/bus/_jetstream_sender.ts";
+import { AckLostError } from "../../../adapters/bus/_nats_publisher.ts";
 import { BusError } from "../../../adapters/bus/errors.ts";
 import { startNatsServer } from "../../_harness/mod.ts";
 
@@ -130,4 +131,17 @@ Deno.test("jetStreamSender: close() rejects the publishes still waiting for thei
     waiting,
     (error: unknown) => error instanceof BusError && error.code === "closed",
   );
+});
+
+Deno.test("jetStreamSender: reconnected() releases the publishes still waiting, with AckLostError", async () => {
+  await using env = await setup();
+  const sender = jetStreamSender(env.nc, { timeoutMs: 600_000 });
+  try {
+    await stopServer(env);
+    const waiting = [sender.send("ev.a", "{}", "a1"), sender.send("ev.b", "{}", "b1")];
+    sender.reconnected();
+    for (const publish of waiting) await assert.rejects(publish, AckLostError);
+  } finally {
+    sender.close();
+  }
 });

@@ -289,6 +289,10 @@ Deno.test("nats bus: bad options throw at once", async () => {
   await assert.rejects(natsBus({ servers: "nats://127.0.0.1:1", maxBuffered: 0 }), RangeError);
   await assert.rejects(natsBus({ servers: "nats://127.0.0.1:1", subjectPrefix: "a.*" }), TypeError);
   await assert.rejects(natsBus({ servers: "nats://127.0.0.1:1", stream: "A.B" }), TypeError);
+  await assert.rejects(
+    natsBus({ servers: "nats://127.0.0.1:1", publishTimeoutMs: 0 }),
+    (error) => error instanceof RangeError && /publishTimeoutMs/.test(error.message),
+  );
 });
 
 Deno.test("nats bus: close() with the server down gives up after closeTimeoutMs and says how many were lost", async () => {
@@ -361,5 +365,27 @@ Deno.test("nats bus: persisted() waits out an outage of the server and resolves 
     await using jsm = await manager(server);
     const stored = await jsm.streams.getMessage("TROUPE", { seq: 2 });
     assert.equal((stored?.json() as TroupeEvent).id, "during-2");
+  });
+});
+
+Deno.test("nats bus: an outage is reported once, and what was published during it is sent again on reconnect, not after the publish timeout", async () => {
+  // A publish timeout far beyond the test's bound: only the reconnect can get the event through.
+  await withBus({ publishTimeoutMs: 600_000 }, async (bus, server, errors) => {
+    bus.publish(eventOf(1, "o", "before"));
+    await bus.persisted!();
+    await server.kill("SIGKILL");
+    // Sent on a connection that is gone: its ack can never come on it.
+    bus.publish(eventOf(2, "o", "during"));
+    const waiting = bus.persisted!();
+    await delay(300);
+    await server.restart();
+    await deadline(waiting, 60_000);
+    await using jsm = await manager(server);
+    const stored = await jsm.streams.getMessage("TROUPE", { seq: 2 });
+    assert.equal((stored?.json() as TroupeEvent).id, "during-2");
+    assert.equal((await jsm.streams.info("TROUPE")).state.messages, 2, "stored once");
+    const disconnects = errors.filter((e) => e instanceof BusError && e.code === "disconnected");
+    assert.equal(disconnects.length, 1, "the lost connection is reported once");
+    assert.match(String(disconnects[0]), /Lost the connection to NATS/);
   });
 });

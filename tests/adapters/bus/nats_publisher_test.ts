@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { TroupeEvent } from "../../../actors/events.ts";
-import { publisher, type SendFn } from "../../../adapters/bus/_nats_publisher.ts";
+import { AckLostError, publisher, type SendFn } from "../../../adapters/bus/_nats_publisher.ts";
 import { BusError } from "../../../adapters/bus/errors.ts";
 import { eventually } from "../../_helpers/eventually.ts";
 
@@ -105,6 +105,49 @@ Deno.test("publisher: a failed send is reported once and retried until acked", a
   assert.equal(attempts, 3);
   assert.equal(errors.length, 1);
   assert.ok(errors[0] instanceof BusError && errors[0].code === "publish_failed");
+  assert.equal(queue.stop(), 0);
+});
+
+Deno.test("publisher: a send whose ack was lost with its connection goes again at once, unreported", async () => {
+  const errors: unknown[] = [];
+  const attempts: string[] = [];
+  const queue = publisher({
+    send: (_subject, _payload, msgID) => {
+      attempts.push(msgID);
+      return attempts.length === 1 ? Promise.reject(new AckLostError()) : Promise.resolve(7);
+    },
+    subjectOf: () => "s",
+    maxInFlight: 4,
+    onError: (error) => errors.push(error),
+  });
+  queue.enqueue(event(1));
+  // The resend follows the rejection's own microtask: no backoff timer is involved.
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.deepEqual(attempts, ["e1", "e1"]);
+  await queue.flush();
+  assert.equal(queue.streamSeq(), 7);
+  assert.deepEqual(errors, [], "a lost ack is no failure");
+  assert.equal(queue.stop(), 0);
+});
+
+Deno.test("publisher: retryNow() sends the events waiting out a backoff at once", async () => {
+  const errors: unknown[] = [];
+  let attempts = 0;
+  const queue = publisher({
+    send: () => ++attempts === 1 ? Promise.reject(new Error("no responders")) : Promise.resolve(1),
+    subjectOf: () => "s",
+    maxInFlight: 4,
+    onError: (error) => errors.push(error),
+  });
+  queue.enqueue(event(1));
+  await eventually("the failure to be handled", () => errors.length === 1);
+  assert.equal(attempts, 1, "waiting out its backoff");
+  queue.retryNow();
+  assert.equal(attempts, 2, "sent again within retryNow(), not when the backoff ends");
+  await queue.flush();
+  queue.retryNow();
+  assert.equal(attempts, 2, "nothing waits a backoff any more");
   assert.equal(queue.stop(), 0);
 });
 
