@@ -6,18 +6,31 @@ export interface QueueEntry {
   removed: boolean;
 }
 
+// Removed entries the queue may keep beside its live ones before it drops them.
+const DEAD_SLACK = 32;
+
 /**
- * FIFO with O(1) push, shift and removal: a removed entry is skipped when its
- * turn comes, and `size` counts only the live ones, so the bound is exact.
+ * FIFO with O(1) push and shift and amortised O(1) removal: a removed entry is
+ * skipped when its turn comes, and `size` counts only the live ones, so the
+ * bound is exact. Removed entries are dropped before they outnumber the live
+ * ones (beyond a small slack): each holds its caller's request, and a pool
+ * whose calls are all aborted while they wait may never take a turn again.
  */
 export class CallQueue<T extends QueueEntry> {
   #items: (T | undefined)[] = [];
   #head = 0;
   #size = 0;
+  // Removed entries still in `#items`.
+  #dead = 0;
 
   /** Live entries waiting. */
   get size(): number {
     return this.#size;
+  }
+
+  /** Entries the queue still references, live or removed: at most `2 * size + 32`. */
+  get held(): number {
+    return this.#size + this.#dead;
   }
 
   /** Add at the back. */
@@ -31,11 +44,14 @@ export class CallQueue<T extends QueueEntry> {
     while (this.#head < this.#items.length) {
       const entry = this.#items[this.#head];
       this.#items[this.#head++] = undefined;
-      if (entry !== undefined && !entry.removed) {
-        this.#size--;
-        this.#compact();
-        return entry;
+      if (entry === undefined) continue;
+      if (entry.removed) {
+        this.#dead--;
+        continue;
       }
+      this.#size--;
+      this.#compact();
+      return entry;
     }
     this.#compact();
     return undefined;
@@ -46,15 +62,28 @@ export class CallQueue<T extends QueueEntry> {
     if (entry.removed) return;
     entry.removed = true;
     this.#size--;
+    this.#dead++;
+    if (this.#size === 0) {
+      this.#clear();
+    } else if (this.#dead > DEAD_SLACK && this.#dead > this.#size) {
+      this.#items = this.#items.slice(this.#head).filter((e) => e !== undefined && !e.removed);
+      this.#head = 0;
+      this.#dead = 0;
+    }
   }
 
   /** Take every live entry, oldest first, and empty the queue. */
   drain(): T[] {
     const live = this.#items.slice(this.#head).filter((e): e is T => e !== undefined && !e.removed);
+    this.#clear();
+    return live;
+  }
+
+  #clear(): void {
     this.#items = [];
     this.#head = 0;
     this.#size = 0;
-    return live;
+    this.#dead = 0;
   }
 
   #compact(): void {

@@ -38,8 +38,22 @@ Deno.test("property: the queue hands out live entries in arrival order and count
         model = [];
       }
       assert.equal(queue.size, model.length);
+      // Removed entries (each holding a caller's request) are let go, not kept until a turn.
+      assert.ok(queue.held <= 2 * queue.size + 32, `${queue.held} held for ${queue.size} live`);
     }
+    if (model.length === 0) assert.equal(queue.held, 0);
   }));
+});
+
+Deno.test("a queue whose waiting calls are all aborted holds none of them", () => {
+  const queue = new CallQueue<Entry>();
+  for (let round = 0; round < 100; round++) {
+    const entries = Array.from({ length: 10 }, (_, n) => ({ removed: false, n }));
+    for (const entry of entries) queue.push(entry);
+    for (const entry of entries) queue.remove(entry);
+    assert.equal(queue.held, 0, `round ${round}`);
+  }
+  assert.equal(queue.shift(), undefined);
 });
 
 Deno.test("the histogram counts each duration in its bucket, cumulatively", () => {
