@@ -1,7 +1,7 @@
 // The effect behind a run: starts and stops the provider call, records its usage, reports back.
 
 import type { AnyActorRef } from "xstate";
-import { CancelledError } from "./errors.ts";
+import { CancelledError, PoolSaturatedError } from "./errors.ts";
 import type { EventBody } from "./events.ts";
 import type { Clock, LlmAttempt, LlmProvider, LlmRequest, Usage } from "./ports.ts";
 import type { LlmRunInput, LlmRunOutput } from "./session_machine.ts";
@@ -125,7 +125,12 @@ function llmCall(deps: LlmCallDeps) {
       });
     };
     // Every upstream attempt is an event, a cancelled one too: it may have cost tokens.
+    let attempted = false;
+    // An attempt refused by a full pool never left this process.
+    let sentUpstream = false;
     const onAttempt = (attempt: LlmAttempt) => {
+      attempted = true;
+      if (attempt.code !== "pool_saturated") sentUpstream = true;
       publish(input.org, input.session, { type: "llm.attempted", run: input.run, ...attempt });
     };
     // What every attempt cost, as the provider counted it (retries and cancels included).
@@ -154,15 +159,28 @@ function llmCall(deps: LlmCallDeps) {
       record("completed", spent ?? completion.usage, completion.model);
       return { completion, finishedAt: clock.now() };
     } catch (error) {
-      // A provider that counted nothing: the prompt, and a quarter token a character streamed.
-      const prompt = input.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
-      const output = Math.ceil(streamedChars / 4);
+      // A full pool started nothing: with no upstream request before, nothing to record.
+      if (error instanceof PoolSaturatedError && !sentUpstream && spent === null) throw error;
       record(
         signal.aborted ? "cancelled" : "failed",
-        spent ?? usageOf(prompt, output, "estimated"),
+        // A cancelled call may settle before its provider's report of what it cost: estimate.
+        spent ?? unreported(input, attempted && !signal.aborted, streamedChars),
         spentModel ?? llm.model ?? llm.name,
       );
       throw error;
     }
   };
+}
+
+/**
+ * The usage of a failed or cancelled call whose provider gave none. A failed
+ * call whose provider reported its attempts also had what each may have cost
+ * reported (the port's contract), so none means nothing was spent: an error
+ * status, a refused connection. Otherwise an estimate: the prompt, and a
+ * quarter token a character streamed.
+ */
+function unreported(input: LlmRunInput, trusted: boolean, streamedChars: number): Usage {
+  if (trusted) return usageOf(0, 0, "estimated");
+  const prompt = input.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+  return usageOf(prompt, Math.ceil(streamedChars / 4), "estimated");
 }

@@ -90,7 +90,10 @@ export interface LlmCallOptions {
   /**
    * Receives the token usage (reported, or estimated) of each upstream attempt
    * that may have cost tokens, whatever its outcome, as it ends and before the
-   * call settles: the only usage a cancelled or failed call has.
+   * call settles: the only usage a cancelled or failed call has. A failed (not
+   * cancelled) call whose provider reported attempts (`onAttempt`) and no usage
+   * is recorded as costing nothing (an error status, a refused connection);
+   * otherwise a call without usage is recorded with an estimate of its prompt.
    */
   onUsage?: (usage: Usage, model: string) => void;
 }

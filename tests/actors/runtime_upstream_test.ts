@@ -80,6 +80,54 @@ Deno.test("a superseded run's upstream stream is closed, and its usage is record
   assertEquals(attempts.map((a) => a.outcome).sort(), ["cancelled", "completed"]);
 });
 
+Deno.test("a call the upstream refused on every attempt records no tokens: error statuses cost nothing", async () => {
+  await using upstream = startMockUpstream({ errorRate: 1 });
+  const { provider } = llmFromSettings(settings(upstream.url, { llmRetries: 2 }));
+  const events: TroupeEvent[] = [];
+  await using runtime = createRuntime({ llm: provider });
+  runtime.subscribe((event) => events.push(event));
+  const reply = await runtime.send({ session: "s1", content: "a prompt of several tokens" });
+  assertEquals(reply.status, "failed");
+  await eventually("the usage event", () => events.some((e) => e.type === "usage.recorded"));
+  const attempts = events.filter((e): e is LlmAttempted => e.type === "llm.attempted");
+  assertEquals(attempts.map((a) => [a.outcome, a.status]), [
+    ["failed", 500],
+    ["failed", 500],
+    ["failed", 500],
+  ]);
+  const usages = events.filter((e): e is UsageRecorded => e.type === "usage.recorded");
+  assertEquals(usages.length, 1, "the failed call is still on record");
+  assertEquals(
+    [usages[0]!.status, usages[0]!.inputTokens, usages[0]!.outputTokens],
+    ["failed", 0, 0],
+  );
+});
+
+Deno.test("a run refused by a full pool records no usage: nothing reached the upstream", async () => {
+  await using upstream = startMockUpstream({ hangRate: 1 });
+  const { provider } = llmFromSettings(
+    settings(upstream.url, { llmWorkerConcurrency: 1, llmQueueBound: 0 }),
+  );
+  const events: TroupeEvent[] = [];
+  await using runtime = createRuntime({ llm: provider });
+  runtime.subscribe((event) => events.push(event));
+  const hung = runtime.send({ session: "holder", content: "never answered" });
+  await eventually("the holder's call upstream", () => upstream.stats().requests === 1);
+  const refused = await runtime.send({ session: "refused", content: "no room" });
+  assertEquals([refused.status, refused.error?.code], ["failed", "pool_saturated"]);
+  await runtime.cancel({ session: "holder" });
+  assertEquals((await hung).status, "cancelled");
+  await eventually(
+    "the holder's usage",
+    () => events.some((e) => e.type === "usage.recorded" && e.session === "holder"),
+  );
+  assertEquals(
+    events.filter((e) => e.type === "usage.recorded" && e.session === "refused"),
+    [],
+  );
+  assertEquals(upstream.stats().requests, 1);
+});
+
 Deno.test("a 500 is retried by the resilient wrapper and the run completes", async () => {
   await using upstream = startMockUpstream({ errorRate: 0.5, seed: 3 });
   const { provider } = llmFromSettings(settings(upstream.url, { llmRetries: 5 }));
