@@ -136,9 +136,26 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
     if (header === null) input[NEW_SESSION] = true;
     if (Object.keys(call.options).length > 0) input.options = call.options;
     const headers = { [SESSION_HEADER]: session };
+    // A one-shot session's answer has no other reader: a client that goes away before it
+    // cancels the run (its upstream call and slot), where a named session's run goes on
+    // to its history. The listener is gone before the response ends: Deno also aborts
+    // the signal of a request answered in full.
+    // (A cancel refused because the runtime shuts down changes nothing: shutdown aborts runs.)
+    const abandon = header === null
+      ? () => void runtime.cancel({ org, session }).catch(() => {})
+      : null;
+    if (abandon !== null) request.signal.addEventListener("abort", abandon, { once: true });
+    const unwatch = () => {
+      if (abandon !== null) request.signal.removeEventListener("abort", abandon);
+    };
 
     if (!call.stream) {
-      const reply = await runtime.send(input);
+      let reply;
+      try {
+        reply = await runtime.send(input);
+      } finally {
+        unwatch();
+      }
       if (reply.status === "completed") {
         return jsonResponse(200, chatCompletion(meta, reply), {
           ...headers,
@@ -154,11 +171,18 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
     }
     // Wait for the first event so that a refusal (bad input, overload) still gets its status.
     const events = runtime.stream(input);
-    const first = await events.next();
-    return sseResponse(
-      openAiChunks(meta, first, events, { includeUsage: call.includeUsage, onUnexpected: report }),
-      { headers },
-    );
+    let first;
+    try {
+      first = await events.next();
+    } catch (error) {
+      unwatch();
+      throw error;
+    }
+    const chunks = openAiChunks(meta, first, events, {
+      includeUsage: call.includeUsage,
+      onUnexpected: report,
+    });
+    return sseResponse(abandon === null ? chunks : watched(chunks, unwatch, abandon), { headers });
   }
 
   function listModels(): Promise<Response> {
@@ -169,6 +193,29 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
     { path: /^\/v1\/chat\/completions$/, methods: { POST: completions } },
     { path: /^\/v1\/models$/, methods: { GET: listModels } },
   ];
+}
+
+/**
+ * `source`, calling `ended` once it is read to its end, and `ended` then
+ * `abandoned` if the reader stops before (the client went away).
+ */
+function watched<T>(
+  source: AsyncIterator<T>,
+  ended: () => void,
+  abandoned: () => void,
+): AsyncIterator<T> {
+  return {
+    async next() {
+      const result = await source.next();
+      if (result.done) ended();
+      return result;
+    },
+    async return() {
+      ended();
+      abandoned();
+      return await source.return?.() ?? { done: true, value: undefined };
+    },
+  };
 }
 
 /** The runtime names the fields of what it was given; a client named them in its messages. */

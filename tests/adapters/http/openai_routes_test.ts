@@ -7,6 +7,7 @@ import type { StreamEvent } from "../../../actors/reply.ts";
 import type { Runtime } from "../../../actors/runtime.ts";
 import { createHandler } from "../../../adapters/http/handler.ts";
 import { memoryStore } from "../../../adapters/store/memory_store.ts";
+import { eventually } from "../../_helpers/eventually.ts";
 import { nextEvent } from "../../_helpers/next_event.ts";
 import { BASE, post, setup } from "./_handler_setup.ts";
 
@@ -164,6 +165,75 @@ Deno.test("a one-shot session is passivated once answered, and its id can carry 
   assertEquals(activated.map((e) => e.type === "session.activated" && e.historyLength), [0, 2]);
   const stored = await t.runtime.history({ session });
   assertEquals(stored.messages.map((m) => m.content), ["a", "a", "b", "b"]);
+});
+
+/** A chat request whose client can go away (its signal is the request's). */
+function abortableChat(body: unknown, headers: Record<string, string> = {}) {
+  const client = new AbortController();
+  const request = new Request(chat(body, headers), { signal: client.signal });
+  return { request, client };
+}
+
+Deno.test("a one-shot call whose client goes away cancels its run and upstream call, streaming or not", async () => {
+  await using t = setup({ latencyMs: IN_FLIGHT_MS });
+  for (const stream of [false, true]) {
+    const { request, client } = abortableChat({ model: "m", stream, messages: [user("hi")] });
+    const answering = t.handler(request).catch(() => null);
+    await eventually("the call upstream", () => t.llm.stats.inFlight === 1);
+    client.abort();
+    await eventually("the upstream call aborted", () => t.llm.stats.inFlight === 0);
+    await answering;
+  }
+  assertEquals(t.llm.stats.aborted, 2);
+  assertEquals(t.runtime.activeSessions, 0);
+});
+
+Deno.test("a one-shot stream read in part then dropped cancels its run", async () => {
+  await using t = setup({ tokensPerSecond: 2 });
+  const events: TroupeEvent[] = [];
+  t.runtime.subscribe((event) => events.push(event));
+  const response = await t.handler(
+    chat({ model: "m", stream: true, messages: [user("one two three four five six")] }),
+  );
+  const reader = response.body!.getReader();
+  await reader.read();
+  await reader.cancel();
+  await eventually("the run cancelled", () => events.some((e) => e.type === "run.cancelled"));
+  assertEquals(t.llm.stats.aborted, 1);
+});
+
+Deno.test("a named session's run goes on when its client goes away, and answers into history", async () => {
+  await using t = setup({ latencyMs: 50 });
+  const { request, client } = abortableChat(
+    { model: "m", messages: [user("keep going")] },
+    { "x-session-id": "named" },
+  );
+  const answering = t.handler(request);
+  await eventually("the call upstream", () => t.llm.stats.inFlight === 1);
+  client.abort();
+  assertEquals((await answering).status, 200);
+  assertEquals(t.llm.stats.aborted, 0);
+  const stored = await t.runtime.history({ session: "named" });
+  assertEquals(stored.messages.map((m) => m.role), ["user", "assistant"]);
+});
+
+Deno.test("a one-shot call answered in full is not cancelled by the end of its request", async () => {
+  await using t = setup();
+  const cancels: unknown[] = [];
+  const cancel = t.runtime.cancel.bind(t.runtime);
+  t.runtime.cancel = (input) => {
+    cancels.push(input);
+    return cancel(input);
+  };
+  for (const stream of [false, true]) {
+    const { request, client } = abortableChat({ model: "m", stream, messages: [user("hi")] });
+    const response = await t.handler(request);
+    assertEquals(response.status, 200);
+    await response.text();
+    // Deno aborts a served request's signal once its response is sent.
+    client.abort();
+  }
+  assertEquals(cancels, []);
 });
 
 Deno.test("a stream is chat.completion.chunk data events: role, deltas, finish, usage, [DONE]", async () => {
