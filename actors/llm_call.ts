@@ -111,16 +111,20 @@ function llmCall(deps: LlmCallDeps) {
       streamedChars += text.length;
       sink(text);
     };
+    // The usage record must be storable whatever the provider said and the clock did: a
+    // record the persister refused as invalid would be a lost one. A wall clock stepped back
+    // (NTP) gives a negative duration; a provider may name no model.
     const record = (status: "completed" | "cancelled" | "failed", usage: Usage, model: string) => {
+      const now = clock.now();
       publish(input.org, input.session, {
         type: "usage.recorded",
         run: input.run,
         provider: llm.name,
-        model,
+        model: model === "" ? llm.model || llm.name : model,
         ...usage,
         status,
-        latencyMs: clock.now() - startedAt,
-        ttftMs: firstAt === null ? null : firstAt - startedAt,
+        latencyMs: Math.max(0, now - startedAt),
+        ttftMs: firstAt === null ? null : Math.max(0, firstAt - startedAt),
         messages: input.answered,
       });
     };

@@ -152,7 +152,8 @@ export function readCompletion(body: unknown): WireReply {
   return {
     text: contentText(choice.message.content),
     finishReason: finishReason(choice.finish_reason),
-    model: typeof body.model === "string" ? body.model : undefined,
+    // An empty model names nothing (some servers send ""): the model asked for stands.
+    model: typeof body.model === "string" && body.model !== "" ? body.model : undefined,
     usage: readUsage(body),
   };
 }

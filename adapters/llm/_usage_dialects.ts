@@ -11,7 +11,8 @@ function isObject(value: unknown): value is Fields {
 /** A count the upstream gave, or `undefined` when the field is absent, null or not a count. */
 function count(fields: Fields | undefined, name: string): number | undefined {
   const value = fields?.[name];
-  return typeof value === "number" && Number.isFinite(value) && value >= 0
+  // Beyond a safe integer a count is garbage, and an event holding it could not be stored.
+  return typeof value === "number" && value >= 0 && value <= Number.MAX_SAFE_INTEGER
     ? Math.round(value)
     : undefined;
 }

@@ -18,6 +18,9 @@ import type { StreamEvent } from "../../actors/reply.ts";
 import { mockLlm, type MockLlmOptions } from "../../adapters/llm/mock_llm.ts";
 import { memoryStore } from "../../adapters/store/memory_store.ts";
 import { manualClock } from "../_helpers/manual_clock.ts";
+import { systemClock } from "../../actors/clock.ts";
+import { usageOf } from "../../actors/usage.ts";
+import { validateEvent } from "../../actors/validate_event.ts";
 
 function setup(
   llmOptions: MockLlmOptions = {},
@@ -534,4 +537,32 @@ Deno.test("a provider is asked for deltas only by runs whose caller streams", as
   // A run nobody streamed has no time to first token; a streamed one has.
   const ttft = events.filter((e) => e.type === "usage.recorded").map((e) => e.ttftMs !== null);
   assertEquals(ttft, [false, true]);
+});
+
+Deno.test("a usage record stays storable when the wall clock steps back and the provider names no model", async () => {
+  let offset = 0;
+  const clock = { ...systemClock, now: () => Date.now() + offset };
+  const llm: LlmProvider = {
+    name: "stepper",
+    model: "asked-model",
+    complete() {
+      // An NTP correction in the middle of the call.
+      offset -= 2_000;
+      return Promise.resolve({
+        text: "ok",
+        usage: usageOf(3, 1, "reported"),
+        finishReason: "stop",
+        model: "",
+      });
+    },
+  };
+  const events: TroupeEvent[] = [];
+  await using runtime = createRuntime({ llm, clock });
+  runtime.subscribe((event) => events.push(event));
+  assertEquals((await runtime.send({ session: "s1", content: "hi" })).status, "completed");
+  await runtime.close();
+  const usage = events.find((e) => e.type === "usage.recorded");
+  assert(usage !== undefined && usage.type === "usage.recorded");
+  assertEquals(validateEvent(usage), { ok: true, event: usage }, "the persister would store it");
+  assertEquals([usage.model, usage.latencyMs >= 0], ["asked-model", true]);
 });

@@ -13,6 +13,7 @@ import { llmFromSettings, type LlmSettings } from "../../adapters/llm/from_confi
 import type { MockLlm } from "../../adapters/llm/mock_llm.ts";
 import { startMockUpstream } from "../../scripts/mock_upstream.ts";
 import { eventually } from "../_helpers/eventually.ts";
+import { validateEvent } from "../../actors/validate_event.ts";
 import { fixture, serveFixture } from "../adapters/llm/_fixtures.ts";
 
 function settings(baseUrl: string, extra: Partial<LlmSettings> = {}): LlmSettings {
@@ -229,4 +230,26 @@ Deno.test("TROUPE_LLM_MAX_TOKENS_PARAMETER reaches the workers: the cap goes out
       parameter === "max_tokens" ? [undefined, 9] : [9, undefined],
     );
   }
+});
+
+Deno.test("an upstream reply with an empty model and an absurd count still gets a storable usage record", async () => {
+  await using upstream = serveFixture({
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      object: "chat.completion",
+      model: "",
+      choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 1e300, completion_tokens: 2 },
+    }),
+  });
+  const { provider } = llmFromSettings(settings(upstream.url));
+  const events: TroupeEvent[] = [];
+  await using runtime = createRuntime({ llm: provider });
+  runtime.subscribe((event) => events.push(event));
+  assertEquals((await runtime.send({ session: "s1", content: "hello" })).status, "completed");
+  await eventually("the usage event", () => events.some((e) => e.type === "usage.recorded"));
+  const usage = events.find((e): e is UsageRecorded => e.type === "usage.recorded")!;
+  assertEquals(validateEvent(usage), { ok: true, event: usage }, "the persister would store it");
+  assertEquals(usage.model, "mock-model", "the model asked for");
+  assert(usage.inputTokens < 1e15, `a count beyond reason is not taken: ${usage.inputTokens}`);
 });
