@@ -293,9 +293,12 @@ export interface DeleteSessionOptions {
 /**
  * Where session history lives between activations.
  *
- * Failure: a rejected promise. A failed append is reported and does not
- * corrupt what is already stored; entries of one session are appended in the
- * order they are given. A cursor the store did not make rejects with an
+ * Failure: a rejected promise. A failed append is retried for a while, then
+ * reported, and does not corrupt what is already stored; entries of one
+ * session are appended in the order they are given. A store that outlives the
+ * process skips an appended entry whose id the session already has, so that a
+ * retried append committed unseen, or an id sent again after a restart, costs
+ * no other entry. A cursor the store did not make rejects with an
  * `InvalidInputError` naming the cursor's field.
  */
 export interface Store {

@@ -1,6 +1,7 @@
 // One live session: its XState actor, the callers waiting on it, and its ordered history writes.
 
 import { type AnyActorLogic, createActor } from "xstate";
+import { sleep } from "./clock.ts";
 import type { Policy } from "./events.ts";
 import type { EventBody } from "./events.ts";
 import type { ChatMessage, Clock, HistoryEntry, LlmOptions, Store } from "./ports.ts";
@@ -63,6 +64,15 @@ export interface SessionHandle {
   flushed(): Promise<void>;
   /** Stop the actor; resolves once its writes are stored. */
   stop(reason: PassivationReason): Promise<void>;
+}
+
+// How long a history append is retried before it is reported lost, and its backoff: 100 ms
+// doubling to 5 s, a quarter of it random so that sessions do not retry in step.
+const HISTORY_RETRY_MS = 60_000;
+const NEVER = new AbortController().signal;
+
+function historyBackoff(failures: number): number {
+  return Math.min(5_000, 100 * 2 ** (failures - 1)) * (1 - 0.25 * Math.random());
 }
 
 /**
@@ -143,12 +153,32 @@ export function startSession(
   // Entries emitted while a write is queued join it: one append per turn of the
   // chain, not one per step (a message and its answer are often one write).
   let batch: HistoryEntry[] | null = null;
-  const writeBatch = () => {
+  const reportWrite = (error: unknown) => onWriteError(error, handle);
+  const writeBatch = async () => {
     const entries = batch!;
     batch = null;
-    return store.appendHistory(org, session, entries);
+    // A store that is briefly unreachable (a database restart) must not cost the history its
+    // turns: the same append is tried again, with backoff, for a bounded time. Later appends
+    // wait behind it, so the order holds. The store skips an entry whose id it already has,
+    // which makes a retry of an append that was committed unseen harmless.
+    const startedAt = clock.now();
+    for (let failures = 1;; failures++) {
+      try {
+        return await store.appendHistory(org, session, entries);
+      } catch (error) {
+        if (clock.now() - startedAt >= HISTORY_RETRY_MS) throw error;
+        if (failures === 1) {
+          reportWrite(
+            new Error(
+              `Cannot append the history of session ${session} yet: retrying for up to ${HISTORY_RETRY_MS} ms`,
+              { cause: error },
+            ),
+          );
+        }
+        await sleep(clock, historyBackoff(failures), NEVER);
+      }
+    }
   };
-  const reportWrite = (error: unknown) => onWriteError(error, handle);
   const append = (entries: HistoryEntry[]) => {
     if (batch !== null) {
       for (const entry of entries) batch.push(entry);

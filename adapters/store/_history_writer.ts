@@ -48,8 +48,9 @@ const SESSION_COLUMNS = 4;
  * of two statements (`historyStatementMaker`) handed to `runTransaction` in
  * one step: on a SQLite file one message to its worker, so the connection is
  * never held across round trips. Appends of one session keep their order. If
- * a group fails, each of its appends is tried alone, so one bad append (say,
- * an id already in its session) fails only its own caller.
+ * a group fails, each of its appends is tried alone, so one bad append fails
+ * only its own caller (an entry whose id its session already has is skipped,
+ * not an error).
  */
 export function historyWriter(
   db: Kysely<Database>,
@@ -224,7 +225,10 @@ function upsertSessions(db: Kysely<Database>, count: number): CompiledQuery {
 /**
  * The SQL of an `INSERT ... SELECT` of `count` message rows, each `seq` its
  * session's last one plus the row's offset; its parameters are each row's
- * org, session, offset, id, role, content, ts, answered.
+ * org, session, offset, id, role, content, ts, answered. A row whose id its
+ * session already has is skipped (its `seq` is left unused): a retried
+ * append that was committed unseen, or a message id sent again after a
+ * restart, costs no other row of the append.
  */
 function insertMessages(db: Kysely<Database>, count: number): string {
   const row =
@@ -234,5 +238,7 @@ function insertMessages(db: Kysely<Database>, count: number): string {
 select v.column1, v.column2,
   coalesce((select max(m.seq) from messages as m where m.org = v.column1 and m.session = v.column2), 0) + v.column3,
   v.column4, v.column5, v.column6, v.column7, v.column8
-from (values ${sql.join(Array.from({ length: count }, () => row))}) as v`.compile(db).sql;
+from (values ${sql.join(Array.from({ length: count }, () => row))}) as v
+where not exists (select 1 from messages as d where d.org = v.column1 and d.session = v.column2 and d.id = v.column4)`
+    .compile(db).sql;
 }

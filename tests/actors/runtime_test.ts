@@ -403,8 +403,53 @@ Deno.test("a failed history write is reported and the session keeps answering", 
   const reply = runtime.send({ session: "s", content: "x" });
   await clock.advance(0);
   assertEquals((await reply).status, "completed");
-  await runtime.history({ session: "s" });
-  assert(errors.length > 0 && (errors[0] as Error).message === "disk full");
+  // Each append is retried for a minute, then given up on and reported.
+  const reading = runtime.history({ session: "s" });
+  await clock.advance(140_000);
+  await reading;
+  const kinds = errors.map((error) => (error as Error).message.split(":")[0]);
+  assert(kinds.length >= 2 && kinds.length % 2 === 0, kinds.join(" | "));
+  for (let i = 0; i < kinds.length; i += 2) {
+    assertEquals(kinds.slice(i, i + 2), [
+      "Cannot append the history of session s yet",
+      "disk full",
+    ]);
+  }
+});
+
+Deno.test("a history write that fails while the store is unreachable is retried, and nothing is lost", async () => {
+  const clock = manualClock();
+  const errors: unknown[] = [];
+  const store = memoryStore();
+  let failures = 3;
+  const flaky: Store = {
+    ...store,
+    appendHistory: (org, session, entries) =>
+      failures-- > 0
+        ? Promise.reject(new Error("connect ECONNREFUSED"))
+        : store.appendHistory(org, session, entries),
+  };
+  await using runtime = createRuntime({
+    clock,
+    llm: mockLlm({ clock }),
+    store: flaky,
+    durableReplies: true,
+    onError: (error) => errors.push(error),
+  });
+  let settled = false;
+  const reply = runtime.send({ session: "s", content: "keep me" });
+  void reply.then(() => settled = true);
+  await clock.advance(0);
+  assertEquals(settled, false, "a durable reply waits for its history");
+  await clock.advance(2_000);
+  assertEquals((await reply).status, "completed");
+  const { messages } = await runtime.history({ session: "s" });
+  assertEquals(messages.map((m) => [m.role, m.content]), [
+    ["user", "keep me"],
+    ["assistant", "keep me"],
+  ]);
+  assertEquals(errors.length, 1, "one report for the streak of failures");
+  assert(/retrying/.test(String(errors[0])));
 });
 
 Deno.test("bad runtime options stop creation with a message naming the option", () => {

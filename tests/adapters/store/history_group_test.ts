@@ -34,7 +34,7 @@ async function check(url: string): Promise<void> {
     const expected = [`u${s}`, `a${s}`, ...(s === 7 ? ["u7b"] : [])];
     assertEquals(page.entries.map((e) => e.id), expected);
   }
-  // A bad append in a group (an id already in its session) fails alone; its neighbours are written.
+  // A bad append in a group (content the table refuses) fails alone; its neighbours are written.
   const good = store.appendHistory("acme", "s1", [{
     id: "u1c",
     role: "user",
@@ -42,9 +42,9 @@ async function check(url: string): Promise<void> {
     ts: 4,
   }]);
   const bad = store.appendHistory("acme", "s2", [{
-    id: "u2",
+    id: "u2c",
     role: "user",
-    content: "dup",
+    content: null as unknown as string,
     ts: 4,
   }]);
   const other = store.appendHistory("globex", "s2", [{
