@@ -9,6 +9,19 @@ const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
 const int = (description: string): Schema => ({ type: "integer", minimum: 0, description });
 const str = (description: string): Schema => ({ type: "string", description });
 
+/** A page read newest first with a `before` cursor: its items (oldest first) under `key`. */
+const olderPage = (key: string, item: string): Schema => ({
+  type: "object",
+  required: [key, "next"],
+  properties: {
+    [key]: { type: "array", items: ref(item), description: "Oldest first." },
+    next: {
+      type: ["string", "null"],
+      description: "Pass as `before` for the page before this one; null at the start.",
+    },
+  },
+});
+
 const USAGE_FIELDS = {
   inputTokens: int("Prompt tokens."),
   outputTokens: int("Generated tokens."),
@@ -231,17 +244,7 @@ export const SCHEMAS: Record<string, Schema> = {
       },
     },
   },
-  HistoryPage: {
-    type: "object",
-    required: ["messages", "next"],
-    properties: {
-      messages: { type: "array", items: ref("HistoryEntry"), description: "Oldest first." },
-      next: {
-        type: ["string", "null"],
-        description: "Pass as `before` for the page before this one; null at the start.",
-      },
-    },
-  },
+  HistoryPage: olderPage("messages", "HistoryEntry"),
   Event: {
     type: "object",
     description:
@@ -257,17 +260,7 @@ export const SCHEMAS: Record<string, Schema> = {
     },
     additionalProperties: true,
   },
-  AuditPage: {
-    type: "object",
-    required: ["events", "next"],
-    properties: {
-      events: { type: "array", items: ref("Event"), description: "Oldest first." },
-      next: {
-        type: ["string", "null"],
-        description: "Pass as `before` for the page before this one; null at the start.",
-      },
-    },
-  },
+  AuditPage: olderPage("events", "Event"),
   SessionPage: {
     type: "object",
     required: ["sessions", "next"],
