@@ -80,6 +80,8 @@ export function openAiChunks(
         try {
           const result = pending ?? await rest.next();
           pending = null;
+          // Ended by `return()` (the client went away) while this read waited: a plain end.
+          if (finished) return { done: true, value: undefined };
           if (result.done) {
             // The runtime always ends with a reply; an end without one is a failure.
             throw new Error("The reply stream ended without a reply");

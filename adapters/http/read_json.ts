@@ -13,7 +13,7 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
  * the header said.
  *
  * Throws an {@linkcode HttpError}: 413 `payload_too_large`, 400
- * `invalid_json` (empty, not UTF-8, not JSON); or an `InvalidInputError` for
+ * `invalid_json` (empty, cut short, not UTF-8, not JSON); or an `InvalidInputError` for
  * JSON that is not an object.
  *
  * @example
@@ -31,7 +31,18 @@ export async function readJsonObject(
 ): Promise<Record<string, unknown>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes, `${declared} bytes`);
-  const bytes = request.body === null ? new Uint8Array() : await readAtMost(request.body, maxBytes);
+  let bytes: Uint8Array | null;
+  try {
+    bytes = request.body === null ? new Uint8Array() : await readAtMost(request.body, maxBytes);
+  } catch (error) {
+    // The client's fault (or its leaving), not the server's: no 500, nothing logged as internal.
+    throw new HttpError(
+      400,
+      "invalid_json",
+      "Cannot read the body: the connection ended before all of it came",
+      { cause: error },
+    );
+  }
   if (bytes === null) throw tooLarge(maxBytes, `more than ${maxBytes} bytes`);
 
   let text: string;

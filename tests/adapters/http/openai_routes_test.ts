@@ -202,6 +202,49 @@ Deno.test("a one-shot stream read in part then dropped cancels its run", async (
   assertEquals(t.llm.stats.aborted, 1);
 });
 
+Deno.test("a named session's stream dropped mid-way is a plain end: the run goes on, nothing is reported", async () => {
+  await using t = setup({ tokensPerSecond: 20 });
+  const events: TroupeEvent[] = [];
+  t.runtime.subscribe((event) => events.push(event));
+  const response = await t.handler(
+    chat({ model: "m", stream: true, messages: [user("one two three four")] }, {
+      "x-session-id": "named",
+    }),
+  );
+  const reader = response.body!.getReader();
+  // The role chunk and the first delta; then the stream waits for the next delta.
+  await reader.read();
+  await reader.read();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  await reader.cancel();
+  await eventually("the run completed", () => events.some((e) => e.type === "run.completed"));
+  assertEquals(t.unexpected, [], "a client leaving is no internal error");
+});
+
+Deno.test("a body cut short by its client is a 400, not an internal error", async () => {
+  await using t = setup();
+  // What Deno's server hands over when the client closes before its Content-Length is met.
+  const cut = () =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"model":"m","messages":[{"ro'));
+        controller.error(new Error("BadResource: Cannot read request body"));
+      },
+    });
+  for (const path of ["/v1/chat/completions", "/v1/sessions/s1/messages"]) {
+    const response = await t.handler(
+      new Request(`${BASE}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: cut(),
+      }),
+    );
+    assertEquals(response.status, 400, path);
+    assertEquals((await response.json()).error.code, "invalid_json", path);
+  }
+  assertEquals(t.unexpected, []);
+});
+
 Deno.test("a named session's run goes on when its client goes away, and answers into history", async () => {
   await using t = setup({ latencyMs: 50 });
   const { request, client } = abortableChat(
