@@ -2,6 +2,7 @@
 
 import { type AnyActorLogic, createActor } from "xstate";
 import { sleep } from "./clock.ts";
+import { backoffDelay } from "./persister_write.ts";
 import type { Policy } from "./events.ts";
 import type { EventBody } from "./events.ts";
 import type { ChatMessage, Clock, HistoryEntry, LlmOptions, Store } from "./ports.ts";
@@ -70,10 +71,6 @@ export interface SessionHandle {
 // doubling to 5 s, a quarter of it random so that sessions do not retry in step.
 const HISTORY_RETRY_MS = 60_000;
 const NEVER = new AbortController().signal;
-
-function historyBackoff(failures: number): number {
-  return Math.min(5_000, 100 * 2 ** (failures - 1)) * (1 - 0.25 * Math.random());
-}
 
 /**
  * Start a session actor and wire what it emits: replies settle callers,
@@ -175,7 +172,7 @@ export function startSession(
             ),
           );
         }
-        await sleep(clock, historyBackoff(failures), NEVER);
+        await sleep(clock, backoffDelay(failures, 100, 5_000, 0.25 * Math.random()), NEVER);
       }
     }
   };

@@ -1,6 +1,7 @@
 // The NATS bus's background publisher: a queue, a window of unacknowledged publishes, retries until acked.
 
 import type { TroupeEvent } from "../../actors/events.ts";
+import { backoffDelay } from "../../actors/persister_write.ts";
 import { BusError, type BusErrorHandler } from "./errors.ts";
 import { watermarkWaits } from "./_watermark_waits.ts";
 
@@ -72,14 +73,9 @@ interface Item {
   failures: number;
 }
 
-// Backoff between attempts of one event: 100 ms doubling to 5 s, half of it random.
-const RETRY = { minTimeout: 100, maxTimeout: 5_000, multiplier: 2, jitter: 0.5 } as const;
-
-/** The delay before the next attempt of an event that failed `failures` times. */
+/** The delay before the next attempt of an event that failed `failures` times: 100 ms doubling to 5 s, half of it random. */
 function backoff(failures: number): number {
-  const { minTimeout, maxTimeout, multiplier, jitter } = RETRY;
-  const ceiling = Math.min(maxTimeout, minTimeout * multiplier ** (failures - 1));
-  return ceiling * (1 - jitter * Math.random());
+  return backoffDelay(failures, 100, 5_000, 0.5 * Math.random());
 }
 
 /**
