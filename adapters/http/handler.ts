@@ -20,7 +20,7 @@ import {
 } from "./rate_limit.ts";
 import { readJsonObject, requireJson } from "./read_json.ts";
 import type { Route, RouteContext } from "./route.ts";
-import { sessionRoutes } from "./session_routes.ts";
+import { pageQuery, sessionRoutes } from "./session_routes.ts";
 import { type SseEvent, sseResponse } from "./sse.ts";
 
 /** What {@linkcode createHandler} serves from. */
@@ -168,13 +168,10 @@ export function createHandler(deps: HandlerDeps): Handler {
   }
 
   async function history({ url, org, params }: RouteContext): Promise<Response> {
-    const limit = url.searchParams.get("limit");
-    const before = url.searchParams.get("before");
     const page = await runtime.history({
       org,
       session: params[0]!,
-      ...(limit === null ? {} : { limit: wholeNumber("limit", limit) }),
-      ...(before === null ? {} : { before }),
+      ...pageQuery(url, "before", "read history"),
     });
     return jsonResponse(200, page);
   }
@@ -326,18 +323,6 @@ function sendInput(org: string, session: string, body: Record<string, unknown>):
     ...(body.policy === undefined ? {} : { policy: body.policy as Policy }),
     ...(body.options === undefined ? {} : { options: body.options as LlmOptions }),
   };
-}
-
-function wholeNumber(field: string, text: string): number {
-  if (!/^\d+$/.test(text)) {
-    throw new InvalidInputError(
-      field,
-      `Cannot read history: ${field} must be a whole number, current value is ${
-        JSON.stringify(text)
-      }`,
-    );
-  }
-  return Number(text);
 }
 
 function acceptsEventStream(request: Request): boolean {

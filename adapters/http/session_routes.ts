@@ -45,13 +45,7 @@ const GROUPS = ["session", "model", "none"] as const;
  */
 export function sessionRoutes(runtime: Runtime): Route[] {
   async function list({ url, org }: RouteContext): Promise<Response> {
-    const limit = url.searchParams.get("limit");
-    const after = url.searchParams.get("after");
-    const page = await runtime.sessions({
-      org,
-      ...(limit === null ? {} : { limit: wholeNumber("limit", limit, "list sessions") }),
-      ...(after === null ? {} : { after }),
-    });
+    const page = await runtime.sessions({ org, ...pageQuery(url, "after", "list sessions") });
     return jsonResponse(200, page);
   }
 
@@ -61,13 +55,10 @@ export function sessionRoutes(runtime: Runtime): Route[] {
   }
 
   async function events({ url, org, params }: RouteContext): Promise<Response> {
-    const limit = url.searchParams.get("limit");
-    const before = url.searchParams.get("before");
     const page = await runtime.audit({
       org,
       session: params[0]!,
-      ...(limit === null ? {} : { limit: wholeNumber("limit", limit, "read the audit trail") }),
-      ...(before === null ? {} : { before }),
+      ...pageQuery(url, "before", "read the audit trail"),
     });
     return jsonResponse(200, page);
   }
@@ -97,6 +88,24 @@ export function sessionRoutes(runtime: Runtime): Route[] {
     { path: /^\/v1\/sessions\/([^/]+)\/events$/, methods: { GET: events } },
     { path: /^\/v1\/usage$/, methods: { GET: usage } },
   ];
+}
+
+/**
+ * The page a list route's query asks for: `limit` (a whole number; the
+ * runtime checks its range) and the cursor (`before` or `after`), each only
+ * when given.
+ */
+export function pageQuery<C extends "before" | "after">(
+  url: URL,
+  cursor: C,
+  action: string,
+): { limit?: number } & { [K in C]?: string } {
+  const limit = url.searchParams.get("limit");
+  const at = url.searchParams.get(cursor);
+  return {
+    ...(limit === null ? {} : { limit: wholeNumber("limit", limit, action) }),
+    ...(at === null ? {} : { [cursor]: at }),
+  } as { limit?: number } & { [K in C]?: string };
 }
 
 function wholeNumber(field: string, text: string, action: string): number {
