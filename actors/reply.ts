@@ -58,6 +58,9 @@ export interface SendInput {
   /**
    * The caller's own id for the message; sending the same id again returns the first
    * outcome without a second run (a `rejected` message left no trace: its id may be sent again).
+   * After a restart, an id in the history its session starts from is answered from there:
+   * the stored answer, or `superseded` when a newer message was answered in its place; a
+   * message whose run never ended runs again.
    */
   id?: string;
   /** The policy for this message; the session's or the runtime's when absent. */

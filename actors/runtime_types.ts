@@ -119,7 +119,9 @@ export interface RuntimeOptions {
    */
   maxContentLength?: number;
   /**
-   * How many recent message ids are remembered for idempotent sends.
+   * How many recent message ids are remembered for idempotent sends. After a
+   * restart, an id in the history a session starts from is answered from that
+   * history instead (see `SendInput.id`).
    * @default {100000}
    */
   dedupeWindow?: number;

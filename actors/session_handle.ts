@@ -115,6 +115,9 @@ export function startSession(
   let delivering: Promise<void> = Promise.resolve();
 
   const actor = createActor(deps.machine as AnyActorLogic, { input, clock });
+  // The runtime remembers the outcome of a caller's message id in memory only. After a
+  // restart, an id the session's stored history already holds is answered from there.
+  const recall = input.history.length === 0 ? null : recallFrom(input.history);
 
   const handle: SessionHandle = {
     org,
@@ -123,10 +126,14 @@ export function startSession(
     lastActive: clock.now(),
     callers,
     send(message, messagePolicy, run, caller) {
+      const prior = recall?.(org, session, message.id, run);
+      if (typeof prior === "object") return deliver(caller, prior);
       callers.set(message.id, caller);
       actor.send({
         type: "message.received",
-        message: { ...message, receivedAt: clock.now() },
+        message: prior === "unanswered"
+          ? { ...message, receivedAt: clock.now(), committed: true }
+          : { ...message, receivedAt: clock.now() },
         policy: messagePolicy,
         run,
       });
@@ -216,4 +223,62 @@ export function startSession(
   });
   actor.start();
   return handle;
+}
+
+/**
+ * What a message id found in the history a session started from says about the
+ * message's first outcome:
+ * - an answer lists it: that answer, `completed` (without the usage and model,
+ *   which history does not keep);
+ * - a later answer does not: the message was superseded (or its run failed or was
+ *   cancelled) and a newer one was answered since; running it now would answer a
+ *   stale message, so it is `superseded` by that answer;
+ * - no answer follows it (the process stopped during its run): `"unanswered"`; it
+ *   runs again, and is not stored twice.
+ *
+ * An id not in that history gives `undefined`.
+ */
+export function recallFrom(
+  history: readonly HistoryEntry[],
+): (org: string, session: string, id: string, run: string) => Reply | "unanswered" | undefined {
+  const answeredBy = new Map<string, HistoryEntry>();
+  const staleBy = new Map<string, string>();
+  const unanswered = new Set<string>();
+  let waiting: string[] = [];
+  for (const entry of history) {
+    if (entry.role === "user") {
+      waiting.push(entry.id);
+      continue;
+    }
+    for (const id of entry.answered ?? []) answeredBy.set(id, entry);
+    for (const id of waiting) if (!answeredBy.has(id)) staleBy.set(id, entry.id);
+    waiting = [];
+  }
+  for (const id of waiting) unanswered.add(id);
+  return (org, session, id, run) => {
+    const answer = answeredBy.get(id);
+    if (answer !== undefined) {
+      return {
+        status: "completed",
+        org,
+        session,
+        messageId: id,
+        runId: answer.id,
+        text: answer.content,
+        answered: answer.answered ?? [id],
+      };
+    }
+    const by = staleBy.get(id);
+    if (by === undefined) return unanswered.has(id) ? "unanswered" : undefined;
+    return {
+      status: "superseded",
+      org,
+      session,
+      messageId: id,
+      runId: run,
+      text: "",
+      answered: [],
+      supersededBy: by,
+    };
+  };
 }

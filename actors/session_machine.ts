@@ -436,7 +436,10 @@ function answerOf(running: Batch, event: LlmDoneEvent): HistoryEntry {
 }
 
 function batchOf(event: MessageReceivedEvent): Batch {
-  return { run: event.run, messages: [{ ...event.message, committed: false }] };
+  return {
+    run: event.run,
+    messages: [{ ...event.message, committed: event.message.committed === true }],
+  };
 }
 
 function runInput(context: SessionContext): LlmRunInput {

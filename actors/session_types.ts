@@ -58,8 +58,11 @@ export interface SessionContext extends SessionMachineInput {
 export interface MessageReceivedEvent {
   /** What happened: `message.received`. */
   type: "message.received";
-  /** The message: id, content and arrival time. */
-  message: Omit<QueuedMessage, "committed">;
+  /**
+   * The message: id, content and arrival time; `committed` when the stored history
+   * already holds it (sent again after a restart, its first run never ended).
+   */
+  message: Omit<QueuedMessage, "committed"> & { committed?: boolean };
   /** The policy that applies to it. */
   policy: Policy;
   /** The id a run formed by this message gets (or the run whose call ended). */

@@ -71,6 +71,30 @@ Deno.test("a SQLite file store keeps history across restarts and persists every 
   }
 });
 
+Deno.test("a SQLite file store answers an id sent again after a restart without a second call", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/troupe.db`;
+  try {
+    const first = createRuntime({ store: path, llm: mockLlm({ latencyMs: 5 }) });
+    const answered = await first.send({ session: "s", content: "book a table", id: "client-7" });
+    assertEquals(answered.status, "completed");
+    await first.close();
+
+    const llm = mockLlm();
+    const second = createRuntime({ store: path, llm });
+    const again = await second.send({ session: "s", content: "book a table", id: "client-7" });
+    assertEquals(llm.stats.calls, 0);
+    assertEquals(
+      [again.status, again.text, again.runId, again.answered],
+      ["completed", answered.text, answered.runId, ["client-7"]],
+    );
+    assertEquals((await second.history({ session: "s" })).messages.length, 2);
+    await second.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("with NATS and PostgreSQL, every event of a load is in the store after a graceful shutdown", async () => {
   await using nats = await startNatsServer();
   await using postgres = await startPostgres();

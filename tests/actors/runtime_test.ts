@@ -208,6 +208,93 @@ Deno.test("sending the same id twice returns the first outcome and makes no seco
   await runtime.close();
 });
 
+Deno.test("after a restart, a resent id is answered from the stored history, not run again", async () => {
+  const clock = manualClock();
+  const store = memoryStore();
+  // The first process stops; its store (kept open here) is what the next one starts from.
+  const kept: Store = { ...store, close: () => Promise.resolve() };
+  const first = createRuntime({ llm: mockLlm({ clock, latencyMs: 10 }), clock, store: kept });
+  // m1 answered alone; m2 superseded by m3 (interrupt); m4 and m5 folded into one run.
+  const m1 = first.send({ session: "s", content: "one", id: "m1" });
+  await clock.advance(10);
+  const m2 = first.send({ session: "s", content: "two", id: "m2" });
+  await clock.advance(5);
+  const m3 = first.send({ session: "s", content: "three", id: "m3", policy: "interrupt" });
+  await clock.advance(10);
+  const m4 = first.send({ session: "s", content: "four", id: "m4" });
+  await clock.advance(5);
+  const m5 = first.send({ session: "s", content: "five", id: "m5", policy: "merge" });
+  await clock.advance(10);
+  const before = await Promise.all([m1, m2, m3, m4, m5]);
+  assertEquals(before.map((r) => r.status), [
+    "completed",
+    "superseded",
+    "completed",
+    "superseded",
+    "completed",
+  ]);
+  await first.close();
+
+  const llm = mockLlm({ clock, latencyMs: 10 });
+  const second = createRuntime({ llm, clock, store });
+  const [a1, a2, a3, a4, a5] = await Promise.all(
+    ["m1", "m2", "m3", "m4", "m5"].map((id) =>
+      second.send({ session: "s", content: "sent again", id })
+    ),
+  );
+  assertEquals(llm.stats.calls, 0, "no second run");
+  for (const [again, was] of [[a1, before[0]], [a3, before[2]], [a5, before[4]]] as const) {
+    assertEquals(again!.status, "completed");
+    assertEquals(again!.text, was!.text);
+    assertEquals(again!.runId, was!.runId);
+    assertEquals(again!.answered, was!.answered);
+  }
+  assertEquals(a4!.status, "completed", "m4 was folded into the run that answered m5");
+  assertEquals(a4!.messageId, "m4");
+  assertEquals(a4!.answered, ["m4", "m5"]);
+  assertEquals(a2!.status, "superseded", "answering m2 now would answer a stale message");
+  assertEquals(a2!.supersededBy, before[2]!.runId);
+  const history = await second.history({ session: "s" });
+  assertEquals(history.messages.length, 8, "nothing stored again");
+  await second.close();
+});
+
+Deno.test("after a restart, a resent id whose run never ended runs, and enters history once", async () => {
+  const clock = manualClock();
+  const store = memoryStore();
+  // What a process that stopped during the run of m2 left: m2 stored, no answer.
+  await store.appendHistory("default", "s", [
+    { id: "m1", role: "user", content: "one", ts: 1 },
+    { id: "r1", role: "assistant", content: "one", ts: 2, answered: ["m1"] },
+    { id: "m2", role: "user", content: "two", ts: 3 },
+  ]);
+  const prompts: string[][] = [];
+  const inner = mockLlm({ clock, latencyMs: 10 });
+  const runtime = createRuntime({
+    clock,
+    store,
+    llm: {
+      name: "watched",
+      complete(request, options) {
+        prompts.push(request.messages.map((m) => `${m.role}:${m.content}`));
+        return inner.complete(request, options);
+      },
+    },
+  });
+  const again = runtime.send({ session: "s", content: "two", id: "m2" });
+  await clock.advance(10);
+  assertEquals((await again).status, "completed");
+  assertEquals(
+    prompts,
+    [["user:one", "assistant:one", "user:two"]],
+    "the message reaches the model once",
+  );
+  const history = await runtime.history({ session: "s" });
+  assertEquals(history.messages.map((m) => m.id).filter((id) => id === "m2"), ["m2"]);
+  assertEquals(history.messages.at(-1)!.answered, ["m2"]);
+  await runtime.close();
+});
+
 Deno.test("orgs never share a session: same session id in two orgs stays apart", async () => {
   const { clock, runtime } = setup({ latencyMs: 10 });
   const a = runtime.send({ org: "acme", session: "s", content: "acme secret" });
