@@ -8,6 +8,12 @@ import { sseParser } from "./_sse_parser.ts";
 /** After `[DONE]`, how long the rest of the body may take to end before it is cancelled. */
 const DRAIN_GRACE_MS = 1000;
 
+/**
+ * After a chunk with a finish reason, how long the stream may go quiet before the reply is
+ * taken as complete without `[DONE]` (the usage chunk and `[DONE]` follow at once upstream).
+ */
+const FINISHED_GRACE_MS = 2000;
+
 /** The default of {@linkcode ReadReplyContext.maxBytes}: 16 MiB, far above any real completion. */
 export const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
@@ -45,7 +51,8 @@ function isEventStream(response: Response): boolean {
  * Make a reader of a successful chat completion response. A
  * `text/event-stream` body is read as a stream of chunks, anything else as
  * one JSON body (some servers ignore `stream: true`). A stream is complete at
- * `data: [DONE]`, or when the body ends after a finish reason; a body that
+ * `data: [DONE]`, or when the body ends after a finish reason (or goes quiet for
+ * two seconds after one); a body that
  * ends before either was cut: a retryable `ProviderError`. A chunk with an
  * `error` object is a retryable `ProviderError` (the upstream failed while
  * generating); a body that is not the wire format is a non-retryable one.
@@ -183,7 +190,16 @@ async function readStream(
   let ended = false;
   try {
     while (!done && failure === undefined) {
-      const chunk = await reader.read();
+      // A stream that said why it finished but then neither ends nor sends `[DONE]` holds a
+      // whole reply: after a quiet grace period it is taken as it stands.
+      const chunk = folder.finishReason === undefined
+        ? await reader.read()
+        : await readWithin(reader, FINISHED_GRACE_MS);
+      if (chunk === "late") {
+        reader.cancel().catch(() => {});
+        ended = true;
+        break;
+      }
       if (chunk === undefined) {
         ended = true;
         parser.push(decoder.decode());
@@ -210,6 +226,22 @@ async function readStream(
     );
   }
   if (!ended) await drain(reader);
+}
+
+/** The next chunk of `reader`, or `"late"` when none comes within `ms`. */
+async function readWithin(
+  reader: ByteReader,
+  ms: number,
+): Promise<Uint8Array | undefined | "late"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), ms);
+  });
+  try {
+    return await Promise.race([reader.read(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -124,6 +124,28 @@ Deno.test("replyReader accepts a stream that finished without [DONE]", async () 
   assert.equal(reply?.text, "Short answer.");
 });
 
+Deno.test("replyReader takes a finished stream that neither ends nor sends [DONE] as it stands", async () => {
+  const body = await fixture("anthropic_usage_stream.sse");
+  let cancelled = false;
+  // The whole stream but `[DONE]`, and then the connection stays open.
+  const hanging = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(body.replace("data: [DONE]\n\n", "")));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const { reply, error } = await read(
+    new Response(hanging, { headers: { "content-type": "text/event-stream" } }),
+  );
+  assert.equal(error, undefined);
+  assert.equal(reply?.text, "Short answer.");
+  assert.equal(reply?.finishReason, "stop");
+  assert.ok(reply?.usage !== undefined, "the usage chunk after the finish reason is kept");
+  assert.ok(cancelled, "the body is cancelled, so its connection is not held");
+});
+
 Deno.test("replyReader refuses, without retry, a stream that is not the wire format, and redacts it", async () => {
   const { error } = await read(stream("data: <html>sk-secret</html>\n\n"));
   assert.ok(error instanceof ProviderError);
