@@ -72,6 +72,8 @@ function defaultReader(reader: ReadableStreamDefaultReader<Uint8Array>): ByteRea
  * Read all of `body` unless more than `maxBytes` arrive: the bytes, or `null`
  * once the count passes `maxBytes` (the body is then cancelled, and nothing
  * more is read). It counts what actually arrives, whatever a header declared.
+ * With `timeoutMs`, a body not whole by then is cancelled and the read rejects
+ * with a {@linkcode BodyTimeoutError}.
  *
  * @example
  * ```ts
@@ -84,23 +86,47 @@ function defaultReader(reader: ReadableStreamDefaultReader<Uint8Array>): ByteRea
 export async function readAtMost(
   body: ReadableStream<Uint8Array>,
   maxBytes: number,
+  timeoutMs?: number,
 ): Promise<Uint8Array | null> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   // The lock is never released: nothing reads the body after this, and releasing it costs
   // more than the rest of the read (it rejects the reader's `closed` with a new TypeError).
   const reader = body.getReader();
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return null;
+  // One timer, not a race per read: cancelling ends the pending read.
+  let late = false;
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+    late = true;
+    reader.cancel().catch(() => {});
+  }, timeoutMs);
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (late) throw new BodyTimeoutError(timeoutMs!);
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel();
+        return null;
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } finally {
+    clearTimeout(timer);
   }
   return concatBytes(chunks, size);
+}
+
+/** {@linkcode readAtMost} gave up: the whole body did not arrive within its time. */
+export class BodyTimeoutError extends Error {
+  /** The time the body had, in ms. */
+  readonly timeoutMs: number;
+  /** @param timeoutMs The time the body had, in ms. */
+  constructor(timeoutMs: number) {
+    super(`The body did not arrive within ${timeoutMs} ms`);
+    this.name = "BodyTimeoutError";
+    this.timeoutMs = timeoutMs;
+  }
 }
 
 /**

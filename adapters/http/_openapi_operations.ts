@@ -33,7 +33,7 @@ const limitQuery = (what: string) =>
 /**
  * Every operation the API serves, keyed by method and path template. The
  * document lists the handler's route table; this says what each route does.
- * Error responses (400, 401, 404, 405, 413, 415, 429, 503) are added by the
+ * Error responses (400, 401, 404, 405, 408, 413, 415, 429, 503) are added by the
  * document builder from what the route is (authenticated, takes a body).
  */
 export const OPERATIONS: Record<string, Operation> = {

@@ -18,7 +18,7 @@ import {
   rateLimitHeaders,
   type RequestLimits,
 } from "./rate_limit.ts";
-import { readJsonObject, requireJson } from "./read_json.ts";
+import { DEFAULT_BODY_TIMEOUT_MS, readJsonObject, requireJson } from "./read_json.ts";
 import type { Route, RouteContext } from "./route.ts";
 import { pageQuery, sessionRoutes } from "./session_routes.ts";
 import { type SseEvent, sseResponse } from "./sse.ts";
@@ -32,6 +32,12 @@ export interface HandlerDeps {
    * @default {1048576}
    */
   maxBodyBytes?: number;
+  /**
+   * How long a request body may take to arrive once its headers have, in ms; a body
+   * still incomplete then gets 408 (a client trickling its body cannot hold a request).
+   * @default {30000}
+   */
+  bodyTimeoutMs?: number;
   /**
    * Whether the server is shutting down; `/readyz` then answers 503.
    * @default {() => false}
@@ -116,6 +122,7 @@ export function createHandler(deps: HandlerDeps): Handler {
   const {
     runtime,
     maxBodyBytes = 1_048_576,
+    bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS,
     isDraining = () => false,
     onError,
     auth,
@@ -129,6 +136,11 @@ export function createHandler(deps: HandlerDeps): Handler {
       `Cannot create the handler: maxBodyBytes must be a whole number >= 1, current value is ${maxBodyBytes}`,
     );
   }
+  if (!Number.isInteger(bodyTimeoutMs) || bodyTimeoutMs < 1) {
+    throw new RangeError(
+      `Cannot create the handler: bodyTimeoutMs must be a whole number >= 1, current value is ${bodyTimeoutMs}`,
+    );
+  }
 
   const routes: Route[] = [
     { path: /^\/healthz$/, methods: { GET: health }, open: true },
@@ -139,6 +151,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     ...openAiRoutes({
       runtime,
       maxBodyBytes,
+      bodyTimeoutMs,
       ...(deps.models === undefined ? {} : { models: deps.models }),
       ...(onError === undefined ? {} : { onError }),
     }),
@@ -159,7 +172,11 @@ export function createHandler(deps: HandlerDeps): Handler {
 
   async function send({ request, org, params }: RouteContext): Promise<Response> {
     requireJson(request);
-    const input = sendInput(org, params[0]!, await readJsonObject(request, maxBodyBytes));
+    const input = sendInput(
+      org,
+      params[0]!,
+      await readJsonObject(request, maxBodyBytes, bodyTimeoutMs),
+    );
     if (!acceptsEventStream(request)) return jsonResponse(200, await runtime.send(input));
     // Wait for the first event so that a refusal (bad input, overload) still gets its status.
     const events = runtime.stream(input);

@@ -11,7 +11,7 @@ import { readChatCompletionRequest } from "./_openai_request.ts";
 import { openAiChunks } from "./_openai_stream.ts";
 import { chatCompletion, type CompletionMeta, openAiError, replyError } from "./_openai_wire.ts";
 import { describeError } from "./error_response.ts";
-import { readJsonObject, requireJson } from "./read_json.ts";
+import { DEFAULT_BODY_TIMEOUT_MS, readJsonObject, requireJson } from "./read_json.ts";
 import type { Route, RouteContext } from "./route.ts";
 import { sseResponse } from "./sse.ts";
 
@@ -24,6 +24,12 @@ export interface OpenAiRoutesOptions {
    * @default {1048576}
    */
   maxBodyBytes?: number;
+  /**
+   * How long a request body may take to arrive once its headers have, in ms; a body
+   * still incomplete then gets 408 (a client trickling its body cannot hold a request).
+   * @default {30000}
+   */
+  bodyTimeoutMs?: number;
   /**
    * The model ids `GET /v1/models` lists. A call may name any model: Troupe
    * answers with its configured provider and says which model answered.
@@ -86,6 +92,7 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
   const {
     runtime,
     maxBodyBytes = 1_048_576,
+    bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS,
     models = ["troupe"],
     clock = systemClock,
     onError,
@@ -120,7 +127,9 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
     const session = header === null
       ? `oneshot-${crypto.randomUUID()}`
       : checkId("X-Session-Id", header, "complete the chat");
-    const call = readChatCompletionRequest(await readJsonObject(request, maxBodyBytes));
+    const call = readChatCompletionRequest(
+      await readJsonObject(request, maxBodyBytes, bodyTimeoutMs),
+    );
     const meta: CompletionMeta = {
       id: `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`,
       created: Math.floor(clock.now() / 1000),

@@ -30,7 +30,7 @@ const RATE_HEADERS = {
  * not describe still appears, marked `x-undocumented: true`, so a test can
  * refuse it. Authenticated routes (every one not marked `open`) carry the
  * bearer scheme, the `X-RateLimit-*` headers and the 401 and 429 answers;
- * routes that take a body carry 400, 413 and 415.
+ * routes that take a body carry 400, 408, 413 and 415.
  *
  * @example
  * ```ts
@@ -134,6 +134,7 @@ function operation(key: string, open: boolean): Json {
     responses["400"] ??= error(errorSchema, "Invalid input: the error names the field.");
   }
   if (hasBody) {
+    responses["408"] ??= error(errorSchema, "The body did not all arrive in time.");
     responses["413"] ??= error(errorSchema, "The body is larger than the server's limit.");
     responses["415"] ??= error(errorSchema, "The body is not application/json.");
   }

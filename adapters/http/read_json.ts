@@ -1,10 +1,13 @@
 // Reads a request's JSON object body under a byte limit, counting the bytes that actually arrive.
 
 import { InvalidInputError } from "../../actors/errors.ts";
-import { readAtMost } from "../_body.ts";
+import { BodyTimeoutError, readAtMost } from "../_body.ts";
 import { HttpError } from "./errors.ts";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** How long a request's body may take to arrive, by default: 30 s. */
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 
 /**
  * Read the body as a JSON object of at most `maxBytes` bytes. A declared
@@ -12,9 +15,13 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
  * (and cancels the body) as soon as more bytes arrive than allowed, whatever
  * the header said.
  *
+ * A body still incomplete `timeoutMs` after the read began is cancelled: a
+ * client that trickles its body (or stops sending it) cannot hold a request
+ * and its buffer for as long as it likes.
+ *
  * Throws an {@linkcode HttpError}: 413 `payload_too_large`, 400
- * `invalid_json` (empty, cut short, not UTF-8, not JSON); or an `InvalidInputError` for
- * JSON that is not an object.
+ * `invalid_json` (empty, cut short, not UTF-8, not JSON), 408 `request_timeout`;
+ * or an `InvalidInputError` for JSON that is not an object.
  *
  * @example
  * ```ts
@@ -28,13 +35,25 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
 export async function readJsonObject(
   request: Request,
   maxBytes: number,
+  timeoutMs: number = DEFAULT_BODY_TIMEOUT_MS,
 ): Promise<Record<string, unknown>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes, `${declared} bytes`);
   let bytes: Uint8Array | null;
   try {
-    bytes = request.body === null ? new Uint8Array() : await readAtMost(request.body, maxBytes);
+    bytes = request.body === null
+      ? new Uint8Array()
+      : await readAtMost(request.body, maxBytes, timeoutMs);
   } catch (error) {
+    if (error instanceof BodyTimeoutError) {
+      throw new HttpError(
+        408,
+        "request_timeout",
+        `Cannot read the body: all of it must arrive within ${timeoutMs} ms of the request`,
+        // The rest of the body may still come: the connection cannot carry another request.
+        { cause: error, headers: { connection: "close" } },
+      );
+    }
     // The client's fault (or its leaving), not the server's: no 500, nothing logged as internal.
     throw new HttpError(
       400,

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { byteReader, readAtMost } from "../../adapters/_body.ts";
+import { BodyTimeoutError, byteReader, readAtMost } from "../../adapters/_body.ts";
 
 /** A byte stream (what `fetch` gives) or a default stream (what a caller may build) of `pieces`. */
 function body(
@@ -120,5 +120,28 @@ Deno.test("readAtMost returns every byte up to the limit, and null past it with 
       },
     ),
     { numRuns: 100 },
+  );
+});
+
+Deno.test("readAtMost gives up on a body not whole in time, cancels it, and leaves no timer", async () => {
+  let cancelled = false;
+  const stalled = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array([1, 2, 3]));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  await assert.rejects(readAtMost(stalled, 100, 30), (error) => {
+    assert.ok(error instanceof BodyTimeoutError);
+    assert.equal(error.timeoutMs, 30);
+    return true;
+  });
+  assert.ok(cancelled);
+  // A body that ends in time is read whole; the test's sanitizer sees no timer left behind.
+  assert.deepEqual(
+    await readAtMost(new Response("four").body!, 100, 60_000),
+    new TextEncoder().encode("four"),
   );
 });

@@ -29,6 +29,8 @@ export interface ServerOptions {
   refreshMs?: number;
   /** The body limit. @default {1048576} */
   maxBodyBytes?: number;
+  /** How long a body may take to arrive. @default {30000} */
+  bodyTimeoutMs?: number;
 }
 
 /** A server on 127.0.0.1 and what it is made of. */
@@ -82,6 +84,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     isDraining: () => draining,
     onError: (error) => unexpected.push(error),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: options.bodyTimeoutMs }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
   const base = `http://127.0.0.1:${server.addr.port}`;

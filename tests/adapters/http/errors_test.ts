@@ -114,6 +114,51 @@ Deno.test("413 for a body over the limit, 415 for a body that is not JSON", asyn
   noUnexpected(t);
 });
 
+/** One HTTP/1.1 response read off a connection (its head, then `content-length` bytes). */
+async function readResponse(conn: Deno.Conn): Promise<string> {
+  const buffer = new Uint8Array(64 * 1024);
+  let text = "";
+  for (;;) {
+    const n = await conn.read(buffer.subarray(text.length));
+    if (n === null) return text;
+    text = new TextDecoder().decode(buffer.subarray(0, text.length + n));
+    const end = text.indexOf("\r\n\r\n");
+    const length = /content-length: (\d+)/i.exec(text)?.[1];
+    if (end !== -1 && length !== undefined && text.length >= end + 4 + Number(length)) return text;
+  }
+}
+
+Deno.test("408 for a body that does not all arrive in time, on both kinds of route", async () => {
+  await using t = await startServer({ bodyTimeoutMs: 300 });
+  const port = Number(new URL(t.base).port);
+  for (const path of ["/v1/sessions/s1/messages", "/v1/chat/completions"]) {
+    // Headers and the start of the body, then nothing: a client trickling (or holding) its body.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const head = [
+      `POST ${path} HTTP/1.1`,
+      "host: 127.0.0.1",
+      `authorization: Bearer ${t.keys.acme}`,
+      "content-type: application/json",
+      "content-length: 100",
+      "",
+      '{"content":"wa',
+    ].join("\r\n");
+    await conn.write(new TextEncoder().encode(head));
+    const response = await readResponse(conn);
+    conn.close();
+    const [status] = response.split("\r\n", 1);
+    assertEquals(status, "HTTP/1.1 408 Request Timeout", path);
+    const body = JSON.parse(response.slice(response.indexOf("\r\n\r\n") + 4));
+    assertEquals(body.error.code, "request_timeout", path);
+    assert(body.error.message.includes("300 ms"), body.error.message);
+  }
+  assertEquals((await t.runtime.history({ org: "acme", session: "s1" })).messages, []);
+  const fits = await t.call("/v1/sessions/s1/messages", jsonBody({ content: "hi" }));
+  assertEquals(fits.status, 200, "the server still answers");
+  await fits.body?.cancel();
+  noUnexpected(t);
+});
+
 Deno.test("429 with Retry-After and the rate-limit headers", async () => {
   await using t = await startServer({ orgLimit: 1 });
   const first = await t.call("/v1/sessions");
