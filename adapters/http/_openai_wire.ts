@@ -2,7 +2,7 @@
 
 import type { FinishReason, Usage } from "../../actors/ports.ts";
 import type { Reply } from "../../actors/reply.ts";
-import type { ErrorBody, ErrorDescription } from "./error_response.ts";
+import { type ErrorBody, type ErrorDescription, retryAfterOfFailure } from "./error_response.ts";
 
 /** What every object of one call shares. */
 export interface CompletionMeta {
@@ -139,15 +139,14 @@ export function replyError(reply: Reply): ErrorDescription & { body: OpenAiError
     default: {
       const error = reply.error ??
         { code: "internal_error", message: "The run failed", retryable: false };
-      const draining = error.code === "shutting_down" || error.code === "overloaded" ||
-        error.code === "pool_saturated";
+      const retryAfter = retryAfterOfFailure(error);
       // A provider's failure is a bad gateway; a failure of Troupe's own is a 500.
-      const status = draining ? 503 : error.code === "internal_error" ? 500 : 502;
+      const status = retryAfter !== undefined ? 503 : error.code === "internal_error" ? 500 : 502;
       return {
         status,
         headers: {
           "x-should-retry": String(error.retryable),
-          ...(draining ? { "retry-after": "5" } : {}),
+          ...(retryAfter !== undefined ? { "retry-after": retryAfter } : {}),
         },
         body: {
           error: {

@@ -8,6 +8,7 @@ import {
   ShutdownError,
   UnsupportedError,
 } from "../../actors/errors.ts";
+import type { ReplyError } from "../../actors/reply.ts";
 import { jsonResponse } from "./_json_response.ts";
 import { HttpError } from "./errors.ts";
 
@@ -36,6 +37,26 @@ export interface ErrorDescription {
 
 // A restarting or draining node is usually back, or replaced, within seconds.
 const SHUTDOWN_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * `Retry-After` for a run that failed because the server was full or stopping (its
+ * worker pool saturated, overloaded, shutting down), not because the provider failed:
+ * the same message should go through a few seconds later. `undefined` for any other failure.
+ *
+ * @example
+ * ```ts
+ * import { retryAfterOfFailure } from "./error_response.ts";
+ *
+ * console.assert(retryAfterOfFailure({ code: "pool_saturated", message: "", retryable: true }) === "5");
+ * console.assert(retryAfterOfFailure({ code: "provider_error", message: "", retryable: true }) === undefined);
+ * ```
+ */
+export function retryAfterOfFailure(error: ReplyError | undefined): string | undefined {
+  const code = error?.code;
+  return code === "pool_saturated" || code === "overloaded" || code === "shutting_down"
+    ? String(SHUTDOWN_RETRY_AFTER_SECONDS)
+    : undefined;
+}
 
 /**
  * Describe how to answer a failed request. An error Troupe does not expect

@@ -7,7 +7,7 @@ import type { SendInput, StreamEvent } from "../../actors/reply.ts";
 import type { Runtime } from "../../actors/runtime.ts";
 import { jsonResponse } from "./_json_response.ts";
 import type { ApiKeyAuth } from "./auth.ts";
-import { describeError, errorResponse } from "./error_response.ts";
+import { describeError, errorResponse, retryAfterOfFailure } from "./error_response.ts";
 import { HttpError } from "./errors.ts";
 import { createMetrics, type Metrics, metricsRoute } from "./metrics.ts";
 import { openAiRoutes } from "./openai_routes.ts";
@@ -177,7 +177,16 @@ export function createHandler(deps: HandlerDeps): Handler {
       params[0]!,
       await readJsonObject(request, maxBodyBytes, bodyTimeoutMs),
     );
-    if (!acceptsEventStream(request)) return jsonResponse(200, await runtime.send(input));
+    if (!acceptsEventStream(request)) {
+      const reply = await runtime.send(input);
+      // A run refused for want of capacity says when to come back, as a 503 would.
+      const retryAfter = reply.status === "failed" ? retryAfterOfFailure(reply.error) : undefined;
+      return jsonResponse(
+        200,
+        reply,
+        retryAfter === undefined ? {} : { "retry-after": retryAfter },
+      );
+    }
     // Wait for the first event so that a refusal (bad input, overload) still gets its status.
     const events = runtime.stream(input);
     const first = await events.next();

@@ -1,6 +1,7 @@
 // Every refusal over real HTTP, with auth on: its status, its headers, and the one error shape.
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { PoolSaturatedError, ProviderError } from "../../../actors/errors.ts";
 import { eventually } from "../../_helpers/eventually.ts";
 import { errorOf, jsonBody, startServer, type TestServer } from "./_server.ts";
 
@@ -168,6 +169,36 @@ Deno.test("429 with Retry-After and the rate-limit headers", async () => {
   assert(Number(refused.headers.get("retry-after")) >= 1);
   assertEquals(refused.headers.get("x-ratelimit-remaining"), "0");
   await expectError(refused, 429, "rate_limited");
+});
+
+Deno.test("a run the worker pool had no room for says when to come back, on both APIs", async () => {
+  await using t = await startServer({
+    llm: { fail: () => new PoolSaturatedError("Cannot call the llm pool: 64 calls queued", 100) },
+  });
+  const native = await t.call("/v1/sessions/s1/messages", jsonBody({ content: "hi" }));
+  assertEquals(native.status, 200);
+  assertEquals(native.headers.get("retry-after"), "5");
+  const reply = await native.json();
+  assertEquals([reply.status, reply.error.code, reply.error.retryable], [
+    "failed",
+    "pool_saturated",
+    true,
+  ]);
+  const openAi = await t.call(
+    "/v1/chat/completions",
+    jsonBody({ model: "m", messages: [{ role: "user", content: "hi" }] }),
+  );
+  assertEquals(openAi.status, 503);
+  assertEquals(openAi.headers.get("retry-after"), "5");
+  assertEquals((await openAi.json()).error.code, "pool_saturated");
+  // A provider's failure is no capacity problem: no Retry-After.
+  await using p = await startServer({
+    llm: { fail: () => new ProviderError("upstream said no", { status: 400 }) },
+  });
+  const failed = await p.call("/v1/sessions/s1/messages", jsonBody({ content: "hi" }));
+  assertEquals((await failed.json()).status, "failed");
+  assertEquals(failed.headers.get("retry-after"), null);
+  noUnexpected(t);
 });
 
 Deno.test("503 with Retry-After when every session slot is busy", async () => {
