@@ -92,6 +92,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const historyLimit = option("historyLimit", options.historyLimit, 50, 0);
   const maxContentLength = option("maxContentLength", options.maxContentLength, 100_000, 1);
   const dedupeWindow = option("dedupeWindow", options.dedupeWindow, 100_000, 0);
+  const maxHistoryBacklog = option("maxHistoryBacklog", options.maxHistoryBacklog, 50_000, 1);
   const sessionRetentionMs = option("sessionRetentionMs", options.sessionRetentionMs, 0, 0);
   if (typeof join !== "string") {
     throw new TypeError(
@@ -131,6 +132,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const inFlight = new Map<string, Promise<Reply>>();
   const recent = new Map<string, Promise<Reply>>();
   let unsettled = 0;
+  /** History entries handed to the sessions' writes and not yet stored (or given up on). */
+  let historyBacklog = 0;
+  const onBacklog = (delta: number) => historyBacklog += delta;
   let onAllSettled: (() => void) | null = null;
   let closing: Promise<void> | null = null;
   let sweepTimer: unknown;
@@ -186,6 +190,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
           publish,
           onSettled: settled,
           onWriteError: (error, h) => onError(error, { org: h.org, session: h.session }),
+          onBacklog,
           ...(durable === undefined ? {} : { durable }),
         },
       );
@@ -296,6 +301,12 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     if (bus.saturated?.() === true) {
       throw new OverloadedError(
         "Cannot send: events cannot be delivered right now and the event buffer is full",
+        1000,
+      );
+    }
+    if (historyBacklog >= maxHistoryBacklog) {
+      throw new OverloadedError(
+        `Cannot send: session history cannot be stored right now and ${historyBacklog} entries wait (maxHistoryBacklog)`,
         1000,
       );
     }
@@ -581,6 +592,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     },
     get unpersistedEvents() {
       return persister?.stats().buffered ?? 0;
+    },
+    get unstoredHistory() {
+      return historyBacklog;
     },
   };
 }

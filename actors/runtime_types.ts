@@ -126,6 +126,14 @@ export interface RuntimeOptions {
    */
   dedupeWindow?: number;
   /**
+   * How many history entries may wait to be stored, across sessions, before new
+   * messages are refused with an `OverloadedError` (503 on the server). Entries
+   * wait while the store is unreachable (each session retries its append for up
+   * to a minute), so this bounds the memory they hold and tells clients to back off.
+   * @default {50000}
+   */
+  maxHistoryBacklog?: number;
+  /**
    * Time and timers (inject one in tests).
    * @default {systemClock}
    */
@@ -257,4 +265,6 @@ export interface Runtime extends AsyncDisposable {
   readonly activeSessions: number;
   /** Events the runtime's persisters hold and have not stored yet (0 without persisters). */
   readonly unpersistedEvents: number;
+  /** History entries handed to the store and not stored yet (see `maxHistoryBacklog`). */
+  readonly unstoredHistory: number;
 }

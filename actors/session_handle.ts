@@ -33,6 +33,11 @@ export interface SessionHandleDeps {
   /** A history write, or the wait of a durable reply, failed: report it (the session goes on). */
   onWriteError(error: unknown, handle: SessionHandle): void;
   /**
+   * History entries were handed to the writes (`delta > 0`) or left them, stored or
+   * given up on (`delta < 0`): the runtime bounds what waits across sessions.
+   */
+  onBacklog?: (delta: number) => void;
+  /**
    * Durable replies: resolves once every event published so far is stored.
    * Given, a reply is delivered only after it and the history written before
    * it; replies of the session still leave in the order they were settled.
@@ -158,9 +163,17 @@ export function startSession(
   // chain, not one per step (a message and its answer are often one write).
   let batch: HistoryEntry[] | null = null;
   const reportWrite = (error: unknown) => onWriteError(error, handle);
+  const onBacklog = deps.onBacklog ?? (() => {});
   const writeBatch = async () => {
     const entries = batch!;
     batch = null;
+    try {
+      return await appendWithRetry(entries);
+    } finally {
+      onBacklog(-entries.length);
+    }
+  };
+  const appendWithRetry = async (entries: HistoryEntry[]) => {
     // A store that is briefly unreachable (a database restart) must not cost the history its
     // turns: the same append is tried again, with backoff, for a bounded time. Later appends
     // wait behind it, so the order holds. The store skips an entry whose id it already has,
@@ -184,6 +197,7 @@ export function startSession(
     }
   };
   const append = (entries: HistoryEntry[]) => {
+    onBacklog(entries.length);
     if (batch !== null) {
       for (const entry of entries) batch.push(entry);
       return;

@@ -51,7 +51,7 @@ export interface MetricsOptions {
    * in flight, superseded runs, tokens). Its events are counted from now on.
    * @default {undefined} no runtime figures
    */
-  runtime?: Pick<Runtime, "subscribe" | "activeSessions">;
+  runtime?: Pick<Runtime, "subscribe" | "activeSessions" | "unstoredHistory">;
   /**
    * Pools and persisters.
    * @default {{}}
@@ -247,6 +247,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     if (runtime !== undefined) {
       family(out, "troupe_active_sessions", "gauge", "Session actors live in memory.");
       sample(out, "troupe_active_sessions", {}, runtime.activeSessions);
+      family(
+        out,
+        "troupe_history_backlog_entries",
+        "gauge",
+        "History entries waiting to be stored (they wait while the store is unreachable).",
+      );
+      sample(out, "troupe_history_backlog_entries", {}, runtime.unstoredHistory);
       family(
         out,
         "troupe_runs_in_flight",

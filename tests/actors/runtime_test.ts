@@ -539,6 +539,45 @@ Deno.test("a history write that fails while the store is unreachable is retried,
   assert(/retrying/.test(String(errors[0])));
 });
 
+Deno.test("while history cannot be stored, new messages are refused past maxHistoryBacklog, and accepted once it drains", async () => {
+  const clock = manualClock();
+  const store = memoryStore();
+  let down = true;
+  const outage: Store = {
+    ...store,
+    appendHistory: (org, session, entries) =>
+      down
+        ? Promise.reject(new Error("connect ECONNREFUSED"))
+        : store.appendHistory(org, session, entries),
+  };
+  await using runtime = createRuntime({
+    clock,
+    llm: mockLlm({ clock }),
+    store: outage,
+    maxHistoryBacklog: 4,
+    onError: () => {},
+  });
+  // Each answered message leaves two entries (the message and its answer) waiting.
+  assertEquals((await runtime.send({ session: "a", content: "one" })).status, "completed");
+  assertEquals((await runtime.send({ session: "b", content: "two" })).status, "completed");
+  await assertRejects(
+    () => runtime.send({ session: "c", content: "three" }),
+    (error) => {
+      assert(error instanceof OverloadedError, String(error));
+      assert(/4 entries wait \(maxHistoryBacklog\)/.test(error.message), error.message);
+      return true;
+    },
+  );
+  assertEquals(runtime.unstoredHistory, 4);
+  down = false;
+  await clock.advance(1_000);
+  assertEquals(runtime.unstoredHistory, 0);
+  assertEquals((await runtime.send({ session: "c", content: "three" })).status, "completed");
+  for (const session of ["a", "b"]) {
+    assertEquals((await runtime.history({ session })).messages.length, 2, "nothing was lost");
+  }
+});
+
 Deno.test("bad runtime options stop creation with a message naming the option", () => {
   for (
     const [options, name] of [
