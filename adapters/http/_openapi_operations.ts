@@ -184,6 +184,13 @@ export const OPERATIONS: Record<string, Operation> = {
       required: false,
       description: "The session; without it the call is a session of its own.",
       schema: { type: "string", pattern: "^[A-Za-z0-9._:@-]{1,128}$" },
+    }, {
+      name: "Idempotency-Key",
+      in: "header",
+      required: false,
+      description:
+        "The message's id: a call sent again with the same key gets the first call's outcome (waiting for it if it still runs) instead of a new message that supersedes it. Without X-Session-Id the key also names the one-shot session, and the run goes on when its client leaves.",
+      schema: { type: "string", pattern: "^[A-Za-z0-9._:@-]{1,128}$" },
     }],
     requestBody: {
       required: true,

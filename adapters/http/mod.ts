@@ -46,7 +46,12 @@ export {
   type PoolMetrics,
   REQUEST_SECONDS_BUCKETS,
 } from "./metrics.ts";
-export { openAiRoutes, type OpenAiRoutesOptions, SESSION_HEADER } from "./openai_routes.ts";
+export {
+  IDEMPOTENCY_HEADER,
+  openAiRoutes,
+  type OpenAiRoutesOptions,
+  SESSION_HEADER,
+} from "./openai_routes.ts";
 export { openApiDocument, type OpenApiOptions, openApiRoute } from "./openapi.ts";
 export {
   type LimitOutcome,

@@ -51,6 +51,17 @@ export interface OpenAiRoutesOptions {
 /** The header that names the session of a call; without it a call is a session of its own. */
 export const SESSION_HEADER = "x-session-id";
 
+/** The header whose value is a call's message id: the same key, the same outcome. */
+export const IDEMPOTENCY_HEADER = "idempotency-key";
+
+/** The one-shot session of an Idempotency-Key: 32 hex digits of its SHA-256. */
+async function digestOf(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
+  let hex = "";
+  for (const byte of new Uint8Array(digest, 0, 16)) hex += byte.toString(16).padStart(2, "0");
+  return hex;
+}
+
 /**
  * The OpenAI-compatible routes, for the handler's route table, so that any
  * OpenAI client library can use Troupe as its base URL.
@@ -124,9 +135,19 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
   ): Promise<Response> {
     requireJson(request);
     const header = request.headers.get(SESSION_HEADER);
-    const session = header === null
+    // An Idempotency-Key is the message's id: a client that sends the call again (a timeout,
+    // a dropped connection) gets the first outcome instead of a new message superseding it.
+    // Without X-Session-Id, the one-shot session is named after the key, so that the retry
+    // finds it.
+    const idempotencyKey = request.headers.get(IDEMPOTENCY_HEADER);
+    const id = idempotencyKey === null
+      ? undefined
+      : checkId("Idempotency-Key", idempotencyKey, "complete the chat");
+    const session = header !== null
+      ? checkId("X-Session-Id", header, "complete the chat")
+      : id === undefined
       ? `oneshot-${crypto.randomUUID()}`
-      : checkId("X-Session-Id", header, "complete the chat");
+      : `oneshot-${await digestOf(id)}`;
     const call = readChatCompletionRequest(
       await readJsonObject(request, maxBodyBytes, bodyTimeoutMs),
     );
@@ -141,8 +162,10 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
       content: call.content,
       context: call.context,
     };
+    if (id !== undefined) input.id = id;
     // A one-shot session's id was made here, so the store holds nothing under it.
-    if (header === null) input[NEW_SESSION] = true;
+    const fresh = header === null && id === undefined;
+    if (fresh) input[NEW_SESSION] = true;
     if (Object.keys(call.options).length > 0) input.options = call.options;
     const headers = { [SESSION_HEADER]: session };
     // A one-shot session's answer has no other reader: a client that goes away before it
@@ -153,9 +176,8 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Route[] {
     // Deno 2.9.6 does not abort the signal of a client that leaves when the request's body did
     // not fit in the server's first read (~1 KB): a non-streaming call then runs to its end
     // (measured: .scratch/h1/oneshot_nonstream_abort_big.ts; docs/api.md says so).
-    const abandon = header === null
-      ? () => void runtime.cancel({ org, session }).catch(() => {})
-      : null;
+    // A call with an Idempotency-Key may come back for its outcome: its run goes on.
+    const abandon = fresh ? () => void runtime.cancel({ org, session }).catch(() => {}) : null;
     if (abandon !== null) request.signal.addEventListener("abort", abandon, { once: true });
     const unwatch = () => {
       if (abandon !== null) request.signal.removeEventListener("abort", abandon);

@@ -126,6 +126,49 @@ Deno.test("openai client: double texting on one X-Session-Id, the first call is 
   assertEquals([s.llm.stats.calls, s.llm.stats.aborted], [2, 1]);
 });
 
+Deno.test("openai client: with an Idempotency-Key, retries after timeouts get the first call's answer, one upstream call", async () => {
+  await using s = serve({ latencyMs: 400 });
+  // The client gives up on each try long before the answer and retries, with the same headers.
+  const client = new OpenAI({
+    apiKey: "sk-not-checked",
+    baseURL: s.baseURL,
+    timeout: 150,
+    maxRetries: 5,
+  });
+  for (const headers of [{}, { "X-Session-Id": "chat-7" }]) {
+    const before = s.llm.stats.calls;
+    const { data, response } = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "book a table" }],
+    }, { headers: { "Idempotency-Key": `key-${before}`, ...headers } }).withResponse();
+    assertEquals(data.choices[0]!.message.content, "book a table");
+    assertEquals(s.llm.stats.calls - before, 1, "the retries joined the first call");
+    assertEquals(s.llm.stats.aborted, 0, "a client that timed out did not cancel its run");
+    if ("X-Session-Id" in headers) assertEquals(response.headers.get("x-session-id"), "chat-7");
+  }
+  // Without a session header, the key names the one-shot session: the same key, the same session.
+  const again = await s.client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "something else" }],
+  }, { headers: { "Idempotency-Key": "key-0" } }).withResponse();
+  assertEquals(again.data.choices[0]!.message.content, "book a table", "the first outcome");
+  assertEquals(s.llm.stats.calls, 2);
+  const session = again.response.headers.get("x-session-id")!;
+  assert(/^oneshot-[0-9a-f]{32}$/.test(session), session);
+  assertEquals((await s.runtime.history({ session })).messages.length, 2);
+  await rejects(
+    s.client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "hi" }],
+    }, { headers: { "Idempotency-Key": "not a valid key" } }),
+    (error: unknown) => {
+      assert(error instanceof APIError && error.status === 400, String(error));
+      assertEquals(error.param, "Idempotency-Key");
+      return true;
+    },
+  );
+});
+
 Deno.test("openai client: a superseded stream ends with an error carrying code superseded", async () => {
   await using s = serve({
     tokensPerSecond: 50,
