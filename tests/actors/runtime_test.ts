@@ -34,6 +34,17 @@ function setup(
   return { clock, llm, runtime, events };
 }
 
+/** `store`, whose history appends fail as a database that cannot be reached while `down()`. */
+function unreachableWhile(store: Store, down: () => boolean): Store {
+  return {
+    ...store,
+    appendHistory: (org, session, entries) =>
+      down()
+        ? Promise.reject(new Error("connect ECONNREFUSED"))
+        : store.appendHistory(org, session, entries),
+  };
+}
+
 async function collect(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
   const events: StreamEvent[] = [];
   for await (const event of stream) events.push(event);
@@ -509,13 +520,7 @@ Deno.test("a history write that fails while the store is unreachable is retried,
   const errors: unknown[] = [];
   const store = memoryStore();
   let failures = 3;
-  const flaky: Store = {
-    ...store,
-    appendHistory: (org, session, entries) =>
-      failures-- > 0
-        ? Promise.reject(new Error("connect ECONNREFUSED"))
-        : store.appendHistory(org, session, entries),
-  };
+  const flaky = unreachableWhile(store, () => failures-- > 0);
   await using runtime = createRuntime({
     clock,
     llm: mockLlm({ clock }),
@@ -543,13 +548,7 @@ Deno.test("while history cannot be stored, new messages are refused past maxHist
   const clock = manualClock();
   const store = memoryStore();
   let down = true;
-  const outage: Store = {
-    ...store,
-    appendHistory: (org, session, entries) =>
-      down
-        ? Promise.reject(new Error("connect ECONNREFUSED"))
-        : store.appendHistory(org, session, entries),
-  };
+  const outage = unreachableWhile(store, () => down);
   await using runtime = createRuntime({
     clock,
     llm: mockLlm({ clock }),
