@@ -9,8 +9,9 @@ import { sseParser } from "./_sse_parser.ts";
 const DRAIN_GRACE_MS = 1000;
 
 /**
- * After a chunk with a finish reason, how long the stream may go quiet before the reply is
- * taken as complete without `[DONE]` (the usage chunk and `[DONE]` follow at once upstream).
+ * After a chunk with a finish reason, how long the stream may take to end or send `[DONE]`
+ * before the reply is taken as complete without it (the usage chunk and `[DONE]` follow at
+ * once upstream).
  */
 const FINISHED_GRACE_MS = 2000;
 
@@ -51,8 +52,8 @@ function isEventStream(response: Response): boolean {
  * Make a reader of a successful chat completion response. A
  * `text/event-stream` body is read as a stream of chunks, anything else as
  * one JSON body (some servers ignore `stream: true`). A stream is complete at
- * `data: [DONE]`, or when the body ends after a finish reason (or goes quiet for
- * two seconds after one); a body that
+ * `data: [DONE]`, or when the body ends after a finish reason (or two seconds after
+ * one, whatever still comes); a body that
  * ends before either was cut: a retryable `ProviderError`. A chunk with an
  * `error` object is a retryable `ProviderError` (the upstream failed while
  * generating); a body that is not the wire format is a non-retryable one.
@@ -188,13 +189,16 @@ async function readStream(
   const reader = byteReader(response.body!);
   const decoder = new TextDecoder();
   let ended = false;
+  // When the finish reason came: a stream that said why it finished but then neither ends nor
+  // sends `[DONE]` holds a whole reply, taken as it stands a grace period later (counted from
+  // the finish, so keep-alive comments cannot stretch it).
+  let finishedAt: number | undefined;
   try {
     while (!done && failure === undefined) {
-      // A stream that said why it finished but then neither ends nor sends `[DONE]` holds a
-      // whole reply: after a quiet grace period it is taken as it stands.
-      const chunk = folder.finishReason === undefined
+      if (finishedAt === undefined && folder.finishReason !== undefined) finishedAt = Date.now();
+      const chunk = finishedAt === undefined
         ? await reader.read()
-        : await readWithin(reader, FINISHED_GRACE_MS);
+        : await readWithin(reader, finishedAt + FINISHED_GRACE_MS - Date.now());
       if (chunk === "late") {
         reader.cancel().catch(() => {});
         ended = true;
@@ -228,11 +232,12 @@ async function readStream(
   if (!ended) await drain(reader);
 }
 
-/** The next chunk of `reader`, or `"late"` when none comes within `ms`. */
+/** The next chunk of `reader`, or `"late"` when none comes within `ms` (at once if `ms <= 0`). */
 async function readWithin(
   reader: ByteReader,
   ms: number,
 ): Promise<Uint8Array | undefined | "late"> {
+  if (ms <= 0) return "late";
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"late">((resolve) => {
     timer = setTimeout(() => resolve("late"), ms);

@@ -144,6 +144,22 @@ Deno.test("replyReader takes a finished stream that neither ends nor sends [DONE
   assert.equal(reply?.finishReason, "stop");
   assert.ok(reply?.usage !== undefined, "the usage chunk after the finish reason is kept");
   assert.ok(cancelled, "the body is cancelled, so its connection is not held");
+
+  // Keep-alive comments after the finish do not hold the reply back.
+  let beat: ReturnType<typeof setInterval> | undefined;
+  const beating = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(body.replace("data: [DONE]\n\n", "")));
+      beat = setInterval(() => controller.enqueue(encoder.encode(": keep-alive\n\n")), 200);
+    },
+    cancel() {
+      clearInterval(beat);
+    },
+  });
+  const kept = await read(
+    new Response(beating, { headers: { "content-type": "text/event-stream" } }),
+  );
+  assert.equal(kept.reply?.text, "Short answer.");
 });
 
 Deno.test("replyReader refuses, without retry, a stream that is not the wire format, and redacts it", async () => {
