@@ -131,7 +131,7 @@ export function startSession(
     lastActive: clock.now(),
     callers,
     send(message, messagePolicy, run, caller) {
-      const prior = recall?.(org, session, message.id, run);
+      const prior = recall?.recall(org, session, message.id, run);
       if (typeof prior === "object") return deliver(caller, prior);
       callers.set(message.id, caller);
       actor.send({
@@ -198,6 +198,7 @@ export function startSession(
   };
   const append = (entries: HistoryEntry[]) => {
     onBacklog(entries.length);
+    recall?.saw(entries);
     if (batch !== null) {
       for (const entry of entries) batch.push(entry);
       return;
@@ -239,60 +240,75 @@ export function startSession(
   return handle;
 }
 
+/** What a session knows of the message ids in the history it started from. */
+export interface Recall {
+  /**
+   * The first outcome of message `id`, as the history says:
+   * - an answer lists it: that answer, `completed` (without the usage and model,
+   *   which history does not keep);
+   * - a later answer does not: the message was superseded (or its run failed or was
+   *   cancelled) and a newer one was answered since; running it now would answer a
+   *   stale message, so it is `superseded` by that answer;
+   * - no answer follows it yet (the process stopped during its run): `"unanswered"`;
+   *   it runs again, and is not stored twice.
+   *
+   * An id not in that history gives `undefined`.
+   */
+  recall(org: string, session: string, id: string, run: string): Reply | "unanswered" | undefined;
+  /** Entries appended since: an answer settles the messages still unanswered. */
+  saw(entries: readonly HistoryEntry[]): void;
+}
+
 /**
- * What a message id found in the history a session started from says about the
- * message's first outcome:
- * - an answer lists it: that answer, `completed` (without the usage and model,
- *   which history does not keep);
- * - a later answer does not: the message was superseded (or its run failed or was
- *   cancelled) and a newer one was answered since; running it now would answer a
- *   stale message, so it is `superseded` by that answer;
- * - no answer follows it (the process stopped during its run): `"unanswered"`; it
- *   runs again, and is not stored twice.
- *
- * An id not in that history gives `undefined`.
+ * Index the message ids of `history` (the entries a session started from) for
+ * {@linkcode Recall}. Only those ids are tracked: the runtime remembers the ids
+ * sent since.
  */
-export function recallFrom(
-  history: readonly HistoryEntry[],
-): (org: string, session: string, id: string, run: string) => Reply | "unanswered" | undefined {
+export function recallFrom(history: readonly HistoryEntry[]): Recall {
   const answeredBy = new Map<string, HistoryEntry>();
   const staleBy = new Map<string, string>();
-  const unanswered = new Set<string>();
-  let waiting: string[] = [];
-  for (const entry of history) {
-    if (entry.role === "user") {
-      waiting.push(entry.id);
-      continue;
+  let unanswered = new Set<string>();
+  const answer = (entry: HistoryEntry) => {
+    for (const id of entry.answered ?? []) {
+      if (unanswered.has(id) || !staleBy.has(id)) answeredBy.set(id, entry);
     }
-    for (const id of entry.answered ?? []) answeredBy.set(id, entry);
-    for (const id of waiting) if (!answeredBy.has(id)) staleBy.set(id, entry.id);
-    waiting = [];
+    for (const id of unanswered) if (!answeredBy.has(id)) staleBy.set(id, entry.id);
+    unanswered = new Set();
+  };
+  for (const entry of history) {
+    if (entry.role === "user") unanswered.add(entry.id);
+    else answer(entry);
   }
-  for (const id of waiting) unanswered.add(id);
-  return (org, session, id, run) => {
-    const answer = answeredBy.get(id);
-    if (answer !== undefined) {
+  return {
+    recall(org, session, id, run) {
+      const answer = answeredBy.get(id);
+      if (answer !== undefined) {
+        return {
+          status: "completed",
+          org,
+          session,
+          messageId: id,
+          runId: answer.id,
+          text: answer.content,
+          answered: answer.answered ?? [id],
+        };
+      }
+      const by = staleBy.get(id);
+      if (by === undefined) return unanswered.has(id) ? "unanswered" : undefined;
       return {
-        status: "completed",
+        status: "superseded",
         org,
         session,
         messageId: id,
-        runId: answer.id,
-        text: answer.content,
-        answered: answer.answered ?? [id],
+        runId: run,
+        text: "",
+        answered: [],
+        supersededBy: by,
       };
-    }
-    const by = staleBy.get(id);
-    if (by === undefined) return unanswered.has(id) ? "unanswered" : undefined;
-    return {
-      status: "superseded",
-      org,
-      session,
-      messageId: id,
-      runId: run,
-      text: "",
-      answered: [],
-      supersededBy: by,
-    };
+    },
+    saw(entries) {
+      if (unanswered.size === 0) return;
+      for (const entry of entries) if (entry.role === "assistant") answer(entry);
+    },
   };
 }

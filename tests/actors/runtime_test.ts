@@ -306,6 +306,21 @@ Deno.test("after a restart, a resent id whose run never ended runs, and enters h
   await runtime.close();
 });
 
+Deno.test("after a restart, an unanswered id resent after a newer message was answered is superseded", async () => {
+  const clock = manualClock();
+  const store = memoryStore();
+  // A process stopped during the run of m1.
+  await store.appendHistory("default", "s", [{ id: "m1", role: "user", content: "one", ts: 1 }]);
+  const llm = mockLlm({ clock, latencyMs: 10 });
+  await using runtime = createRuntime({ clock, store, llm });
+  const newer = runtime.send({ session: "s", content: "two", id: "m2" });
+  await clock.advance(10);
+  assertEquals((await newer).status, "completed");
+  const again = await runtime.send({ session: "s", content: "one", id: "m1" });
+  assertEquals([again.status, again.supersededBy], ["superseded", (await newer).runId]);
+  assertEquals(llm.stats.calls, 1, "the stale message is not answered");
+});
+
 Deno.test("orgs never share a session: same session id in two orgs stays apart", async () => {
   const { clock, runtime } = setup({ latencyMs: 10 });
   const a = runtime.send({ org: "acme", session: "s", content: "acme secret" });
