@@ -127,7 +127,11 @@ function afterThisTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** One entry per session, its appends concatenated in call order. */
+/**
+ * One entry per session, its appends concatenated in call order, an id that comes again
+ * within them left out: the statement skips ids already stored, and one of two rows of
+ * the same id would otherwise fail the whole group on the unique index.
+ */
 function sessionAppends(group: Pending[]): SessionAppend[] {
   const sessions = new Map<string, SessionAppend>();
   for (const p of group) {
@@ -137,7 +141,16 @@ function sessionAppends(group: Pending[]): SessionAppend[] {
       sessions.set(key, { org: p.org, session: p.session, entries: [...p.entries] });
     } else known.entries.push(...p.entries);
   }
-  return [...sessions.values()];
+  const appends = [...sessions.values()];
+  for (const append of appends) append.entries = firstOfEachId(append.entries);
+  return appends;
+}
+
+function firstOfEachId(entries: HistoryEntry[]): HistoryEntry[] {
+  if (entries.length < 2) return entries;
+  const seen = new Set<string>();
+  const kept = entries.filter((entry) => !seen.has(entry.id) && seen.add(entry.id));
+  return kept.length === entries.length ? entries : kept;
 }
 
 /**

@@ -381,11 +381,23 @@ export function runEventStoreContract({ name, create }: EventStoreContractOption
       { id: "r1", role: "assistant", content: "c", ts: T0 + 3, answered: ["m1", "m2"] },
     ]);
     await store.appendHistory("acme", "s1", [{ id: "m2", role: "user", content: "b", ts: T0 + 1 }]);
+    // One id twice in one append (a caller's id equal to a run id of the session): the first
+    // is stored, and the append is not refused whole.
+    await Promise.all([
+      store.appendHistory("acme", "s1", [
+        { id: "m3", role: "user", content: "d", ts: T0 + 4 },
+        { id: "r2", role: "assistant", content: "e", ts: T0 + 5, answered: ["m3"] },
+        { id: "r2", role: "user", content: "f", ts: T0 + 6 },
+      ]),
+      store.appendHistory("acme", "s1", [{ id: "m3", role: "user", content: "g", ts: T0 + 7 }]),
+    ]);
     const page = await store.readHistory("acme", "s1", { limit: 10 });
     assert.deepEqual(page.entries.map((e) => [e.id, e.content]), [
       ["m1", "a"],
       ["m2", "b"],
       ["r1", "c"],
+      ["m3", "d"],
+      ["r2", "e"],
     ]);
   });
 
