@@ -4,7 +4,7 @@ import { deadline } from "@std/async";
 import { defaultLlm } from "./_default_llm.ts";
 import { persisted, PERSISTER_GROUP, resolveAdapters } from "./_adapters.ts";
 import { systemClock } from "./clock.ts";
-import { InvalidInputError, OverloadedError, ShutdownError, UnsupportedError } from "./errors.ts";
+import { OverloadedError, ShutdownError, UnsupportedError } from "./errors.ts";
 import type { EventBody, TroupeEvent } from "./events.ts";
 import { idGenerator } from "./ids.ts";
 import { llmCallActions } from "./llm_call.ts";
@@ -32,8 +32,8 @@ import {
   AUDIT_PAGE_SIZE,
   checkContent,
   checkContext,
+  checkCursor,
   checkId,
-  checkInteger,
   checkObject,
   checkPageSize,
   checkPolicy,
@@ -412,9 +412,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   async function history(input: HistoryInput): Promise<HistoryResult> {
     const { org, session } = refOf(input, "read history");
     const limit = checkPageSize(input.limit, "read history");
-    if (input.before !== undefined && typeof input.before !== "string") {
-      throw new InvalidInputError("before", "Cannot read history: before must be a cursor string");
-    }
+    checkCursor("before", input.before, "read history");
     const key = keyOf(org, session);
     // Read your writes: wait for the session's history writes that are under way.
     await (directory.peek(key)?.flushed() ?? directory.settled(key));
@@ -437,9 +435,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     checkObject(input, action);
     const org = input.org === undefined ? "default" : checkId("org", input.org, action);
     const limit = checkPageSize(input.limit, action);
-    if (input.after !== undefined && typeof input.after !== "string") {
-      throw new InvalidInputError("after", "Cannot list sessions: after must be a cursor string");
-    }
+    checkCursor("after", input.after, action);
     if (store.listSessions === undefined) throw missing(action, "listSessions");
     // Read your writes: wait for the history writes under way in the org's live sessions.
     const live = [...directory.entries()].filter(([, handle]) => handle.org === org);
@@ -557,12 +553,8 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     const action = "read the audit trail";
     const { org, session } = refOf(input, action);
     // Checked before the wait below: a bad page is refused at once, not after up to 15 s.
-    const limit = input.limit === undefined
-      ? AUDIT_PAGE_SIZE.default
-      : checkInteger("limit", input.limit, 1, AUDIT_PAGE_SIZE.max, action);
-    if (input.before !== undefined && typeof input.before !== "string") {
-      throw new InvalidInputError("before", `Cannot ${action}: before must be a cursor string`);
-    }
+    const limit = checkPageSize(input.limit, action, AUDIT_PAGE_SIZE);
+    checkCursor("before", input.before, action);
     if (queries === null) throw noQueries(action);
     await readYourWrites(action);
     return queries.auditTrail({

@@ -122,21 +122,42 @@ export const PAGE_SIZE = { default: 50, max: 1000 } as const;
 export const AUDIT_PAGE_SIZE = { default: 100, max: 1000 } as const;
 
 /**
- * Check the `limit` of a page of history or sessions: the default page size
- * when absent, else a whole number from 1 to `PAGE_SIZE.max`.
+ * Check the `limit` of a page: the default page size when absent, else a whole
+ * number from 1 to the most a page holds (`size`: history and sessions by default).
  *
  * @example
  * ```ts
- * import { checkPageSize, PAGE_SIZE } from "./validate.ts";
+ * import { AUDIT_PAGE_SIZE, checkPageSize, PAGE_SIZE } from "./validate.ts";
  *
  * console.assert(checkPageSize(undefined, "read history") === PAGE_SIZE.default);
  * console.assert(checkPageSize(10, "read history") === 10);
+ * console.assert(checkPageSize(undefined, "read the audit trail", AUDIT_PAGE_SIZE) === 100);
  * ```
  */
-export function checkPageSize(value: unknown, action: string): number {
-  return value === undefined
-    ? PAGE_SIZE.default
-    : checkInteger("limit", value, 1, PAGE_SIZE.max, action);
+export function checkPageSize(
+  value: unknown,
+  action: string,
+  size: { readonly default: number; readonly max: number } = PAGE_SIZE,
+): number {
+  return value === undefined ? size.default : checkInteger("limit", value, 1, size.max, action);
+}
+
+/**
+ * Check a page's cursor (`field`): absent, or the string a previous page gave.
+ *
+ * @example
+ * ```ts
+ * import { checkCursor } from "./validate.ts";
+ *
+ * console.assert(checkCursor("before", undefined, "read history") === undefined);
+ * console.assert(checkCursor("before", "c1", "read history") === "c1");
+ * ```
+ */
+export function checkCursor(field: string, value: unknown, action: string): string | undefined {
+  if (value !== undefined && typeof value !== "string") {
+    throw new InvalidInputError(field, `Cannot ${action}: ${field} must be a cursor string`);
+  }
+  return value;
 }
 
 /**
