@@ -267,13 +267,12 @@ export interface Recall {
 export function recallFrom(history: readonly HistoryEntry[]): Recall {
   const answeredBy = new Map<string, HistoryEntry>();
   const staleBy = new Map<string, string>();
-  let unanswered = new Set<string>();
+  const unanswered = new Set<string>();
+  // An answer settles every message waiting before it: answered if it lists it, else stale.
   const answer = (entry: HistoryEntry) => {
-    for (const id of entry.answered ?? []) {
-      if (unanswered.has(id) || !staleBy.has(id)) answeredBy.set(id, entry);
-    }
+    for (const id of entry.answered ?? []) answeredBy.set(id, entry);
     for (const id of unanswered) if (!answeredBy.has(id)) staleBy.set(id, entry.id);
-    unanswered = new Set();
+    unanswered.clear();
   };
   for (const entry of history) {
     if (entry.role === "user") unanswered.add(entry.id);
