@@ -254,13 +254,10 @@ async function readWithin(
  * the connection can be reused), giving up after a grace period.
  */
 async function drain(reader: ByteReader): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), DRAIN_GRACE_MS);
-  });
+  const until = Date.now() + DRAIN_GRACE_MS;
   try {
     for (;;) {
-      const next = await Promise.race([reader.read(), late]);
+      const next = await readWithin(reader, until - Date.now());
       if (next === "late") {
         reader.cancel().catch(() => {});
         return;
@@ -269,7 +266,5 @@ async function drain(reader: ByteReader): Promise<void> {
     }
   } catch {
     // The reply is whole; a failure after it changes nothing.
-  } finally {
-    clearTimeout(timer);
   }
 }
